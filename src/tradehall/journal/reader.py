@@ -1,0 +1,249 @@
+"""Reading the journal back: records in order, chain and checksums checked, torn tail found.
+
+This module owns the read path over `DIR/journal/*.log` and the one policy decision of the
+journal: what counts as a torn tail (dropped) and what counts as corruption (raised). It must
+never write, repair or skip anything: the writer truncates a torn tail, and any damage that is
+not a torn tail raises `JournalCorrupted` with the file, offset and seq.
+
+A torn tail is a defective record at the very end of the last segment whose declared extent
+reaches or passes the end of the file (an incomplete or checksum-failing last record), or a
+tail of zero bytes (a crash after the file grew but before its data reached the disk), or a last
+segment too short to hold its header. A valid checksum with a wrong seq, a declared payload
+length above `MAX_PAYLOAD_BYTES`, or a bad record followed by more data is corruption.
+
+`read_journal(directory, from_seq)` skips whole segments before the one holding `from_seq` by
+their file names and starts the chain from that segment's header `prev_hash`, trusting it; only
+`verify_journal` (which reads from seq 1) proves the whole chain.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from tradehall.journal.codec import (
+    GENESIS_HASH,
+    SEGMENT_HEADER_SIZE,
+    Record,
+    RecordDefect,
+    RecordWalker,
+    SegmentHeader,
+    decode_segment_header,
+    parse_segment_file_name,
+)
+from tradehall.journal.errors import JournalCorrupted
+
+SEGMENTS_SUBDIR = "journal"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSummary:
+    """What one segment file held: its first and last seq, record count and size."""
+
+    name: str
+    first_seq: int
+    last_seq: int
+    records: int
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """Where the good journal ends and what, if anything, was dropped as a torn tail.
+
+    `good_end` is the byte offset in the last segment just past its last good record (or past
+    its header); `torn_bytes` follow it. `headerless_tail` says the last segment has no
+    complete header, so a writer must rewrite it rather than truncate it.
+    """
+
+    segments: tuple[SegmentSummary, ...]
+    records: int
+    last_seq: int
+    last_hash: bytes
+    tail_path: Path | None
+    good_end: int
+    torn_bytes: int
+    torn_reason: str | None
+    headerless_tail: bool
+
+
+def segments_directory(directory: str | os.PathLike[str]) -> Path:
+    """Return the folder holding the segment files of the journal rooted at `directory`."""
+    return Path(directory) / SEGMENTS_SUBDIR
+
+
+def list_segments(directory: str | os.PathLike[str]) -> list[tuple[int, Path]]:
+    """List (first_seq, path) of every segment file, oldest first."""
+    folder = segments_directory(directory)
+    if not folder.is_dir():
+        return []
+    found: list[tuple[int, Path]] = []
+    for entry in folder.iterdir():
+        first_seq = parse_segment_file_name(entry.name)
+        if first_seq is not None:
+            found.append((first_seq, entry))
+    found.sort()
+    return found
+
+
+def read_journal(directory: str | os.PathLike[str], from_seq: int = 1) -> Iterator[Record]:
+    """Yield the records with seq >= `from_seq`, checked, stopping quietly at a torn tail.
+
+    Raises
+    ------
+    JournalCorrupted
+        On any damage that is not a torn tail of the last segment.
+    """
+    return iter(JournalScan(directory, from_seq))
+
+
+def scan_journal(directory: str | os.PathLike[str]) -> ScanResult:
+    """Walk the whole journal from seq 1 and report where its good part ends."""
+    scan = JournalScan(directory)
+    for _ in scan:
+        pass
+    return scan.result()
+
+
+class JournalScan:
+    """Iterate a journal's records once, then report the `ScanResult` of that walk."""
+
+    def __init__(self, directory: str | os.PathLike[str], from_seq: int = 1) -> None:
+        if from_seq < 1:
+            raise ValueError(f"from_seq must be >= 1, got {from_seq}")
+        self._directory = directory
+        self._from_seq = from_seq
+        self._segments: list[SegmentSummary] = []
+        self._records = 0
+        self._next_seq = 1
+        self._last_hash = GENESIS_HASH
+        self._tail_path: Path | None = None
+        self._good_end = 0
+        self._torn_bytes = 0
+        self._torn_reason: str | None = None
+        self._headerless = False
+        self._finished = False
+
+    def result(self) -> ScanResult:
+        """Return what the finished walk found; raise if the walk has not finished."""
+        if not self._finished:
+            raise RuntimeError("iterate the scan to the end before asking for its result")
+        return ScanResult(
+            segments=tuple(self._segments),
+            records=self._records,
+            last_seq=self._next_seq - 1,
+            last_hash=self._last_hash,
+            tail_path=self._tail_path,
+            good_end=self._good_end,
+            torn_bytes=self._torn_bytes,
+            torn_reason=self._torn_reason,
+            headerless_tail=self._headerless,
+        )
+
+    def __iter__(self) -> Iterator[Record]:
+        segments = list_segments(self._directory)
+        start = 0
+        for index, (first_seq, _) in enumerate(segments):
+            if first_seq <= self._from_seq:
+                start = index
+        # None means: trust the first walked segment's header for the chain (see module doc).
+        chain: bytes | None = GENESIS_HASH
+        if start > 0:
+            self._next_seq, chain = segments[start][0], None
+        for index in range(start, len(segments)):
+            first_seq, path = segments[index]
+            yield from self._walk_segment(path, first_seq, chain, index == len(segments) - 1)
+            chain = self._last_hash
+        self._finished = True
+
+    def _walk_segment(
+        self, path: Path, name_seq: int, chain: bytes | None, is_last: bool
+    ) -> Iterator[Record]:
+        self._tail_path = path
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            head = file.read(SEGMENT_HEADER_SIZE)
+            if is_last and name_seq == self._next_seq and _is_unwritten(head, file):
+                self._drop_headerless(path, size)
+                return
+            header = self._check_header(path.name, head, name_seq, chain)
+            self._last_hash = header.prev_hash
+            self._good_end = SEGMENT_HEADER_SIZE
+            first_count = self._records
+            if size > SEGMENT_HEADER_SIZE:
+                with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                    yield from self._walk_records(path.name, buf, size, header, is_last)
+        records = self._records - first_count
+        self._segments.append(
+            SegmentSummary(path.name, header.first_seq, self._next_seq - 1, records, size)
+        )
+
+    def _walk_records(
+        self, name: str, buf: mmap.mmap, size: int, header: SegmentHeader, is_last: bool
+    ) -> Iterator[Record]:
+        walker = RecordWalker(buf, SEGMENT_HEADER_SIZE, size, header.prev_hash, header.first_seq)
+        from_seq = self._from_seq
+        try:
+            for record in walker:
+                self._records += 1
+                if record.seq >= from_seq:
+                    yield record
+        except RecordDefect as defect:
+            if not (is_last and _is_torn_tail(defect, buf, size)):
+                raise JournalCorrupted(name, defect.offset, defect.reason, defect.seq) from None
+            self._torn_bytes = size - defect.offset
+            self._torn_reason = defect.reason
+        finally:
+            self._next_seq, self._last_hash = walker.next_seq, walker.prev_hash
+            self._good_end = walker.offset
+
+    def _check_header(
+        self, name: str, head: bytes, name_seq: int, chain: bytes | None
+    ) -> SegmentHeader:
+        try:
+            header = decode_segment_header(head)
+        except ValueError as error:
+            raise JournalCorrupted(name, 0, f"bad segment header: {error}") from None
+        if header.first_seq != name_seq:
+            reason = f"bad segment header: first seq {header.first_seq} does not match file name"
+            raise JournalCorrupted(name, 0, reason, header.first_seq)
+        if header.first_seq != self._next_seq:
+            reason = f"sequence gap: expected {self._next_seq} got {header.first_seq}"
+            raise JournalCorrupted(name, 0, reason, header.first_seq)
+        if chain is not None and header.prev_hash != chain:
+            reason = "chain hash mismatch at segment start"
+            raise JournalCorrupted(name, 0, reason, header.first_seq)
+        return header
+
+    def _drop_headerless(self, path: Path, size: int) -> None:
+        self._headerless = True
+        self._good_end = 0
+        self._torn_bytes = size
+        self._torn_reason = "incomplete segment header"
+        self._segments.append(
+            SegmentSummary(path.name, self._next_seq, self._next_seq - 1, 0, size)
+        )
+
+
+def _is_unwritten(head: bytes, file: BinaryIO) -> bool:
+    # A segment whose header never fully reached the disk: too short, or only zero bytes.
+    if len(head) < SEGMENT_HEADER_SIZE:
+        return True
+    if any(head):
+        return False
+    return not any(file.read())
+
+
+def _is_torn_tail(defect: RecordDefect, buf: mmap.mmap, size: int) -> bool:
+    if defect.reason.startswith("sequence gap"):
+        # The checksum held, so these bytes were written whole: not a torn write.
+        return False
+    if buf[defect.offset : size].count(0) == size - defect.offset:
+        return True
+    if defect.reason.startswith("bad record length"):
+        return False
+    return defect.extent_end is None or defect.extent_end >= size

@@ -192,6 +192,6 @@ def segment_file_name(first_seq: int) -> str:
 def parse_segment_file_name(name: str) -> int | None:
     """Return the first seq encoded in a segment file name, or None if it is not one."""
     stem, dot, suffix = name.partition(".")
-    if dot + suffix != SEGMENT_SUFFIX or len(stem) != 20 or not stem.isdigit():
+    if dot + suffix != SEGMENT_SUFFIX or len(stem) != 20 or not (stem.isascii() and stem.isdigit()):
         return None
     return int(stem)

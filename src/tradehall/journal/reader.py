@@ -129,7 +129,7 @@ class JournalScan:
         self._finished = False
 
     def result(self) -> ScanResult:
-        """Return what the finished walk found; raise if the walk has not finished."""
+        """Return what the walk found up to its end (or up to the damage that stopped it)."""
         if not self._finished:
             raise RuntimeError("iterate the scan to the end before asking for its result")
         return ScanResult(
@@ -154,10 +154,15 @@ class JournalScan:
         chain: bytes | None = GENESIS_HASH
         if start > 0:
             self._next_seq, chain = segments[start][0], None
-        for index in range(start, len(segments)):
-            first_seq, path = segments[index]
-            yield from self._walk_segment(path, first_seq, chain, index == len(segments) - 1)
-            chain = self._last_hash
+        try:
+            for index in range(start, len(segments)):
+                first_seq, path = segments[index]
+                yield from self._walk_segment(path, first_seq, chain, index == len(segments) - 1)
+                chain = self._last_hash
+        except JournalCorrupted:
+            # The result then describes the good part before the damage.
+            self._finished = True
+            raise
         self._finished = True
 
     def _walk_segment(

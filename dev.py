@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Set up the virtual environment and run tradehall or its tests.
+
+Usage:
+    python3 dev.py run [ARGS...]   set up .venv, then run the platform's main job
+    python3 dev.py test [ARGS...]  set up .venv with the dev tools, then lint, type-check, test
+
+Only the standard library is used here, so this works on a fresh machine with Python 3.11+.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+
+
+def _python() -> str:
+    return str(BIN / "python")
+
+
+def _sh(*args: str) -> None:
+    print("+", " ".join(args), flush=True)
+    subprocess.run(args, cwd=ROOT, check=True)
+
+
+def ensure_venv(extras: str) -> None:
+    """Create .venv if missing and install the pinned dependencies when pyproject changed."""
+    if not (BIN / "python").exists():
+        print(f"creating virtual environment in {VENV.name}/", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    stamp = VENV / f".installed-{extras or 'base'}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    target = f".[{extras}]" if extras else "."
+    _sh(_python(), "-m", "pip", "install", "--quiet", "-e", target)
+    stamp.write_text(digest)
+
+
+def run(args: list[str]) -> int:
+    ensure_venv("")
+    cmd = [str(BIN / "tradehall"), *(args or ["demo"])]
+    return subprocess.run(cmd, cwd=ROOT, check=False).returncode
+
+
+def test(args: list[str]) -> int:
+    ensure_venv("dev")
+    steps = [
+        [str(BIN / "ruff"), "check", "src", "tests", "bench", "dev.py"],
+        [str(BIN / "mypy")],
+        [str(BIN / "lint-imports")],
+        [_python(), "-m", "pytest", "-n", "2", "--dist", "loadfile", *args],
+    ]
+    for step in steps:
+        print("+", " ".join(Path(step[0]).name if i == 0 else a for i, a in enumerate(step)),
+              flush=True)
+        code = subprocess.run(step, cwd=ROOT, check=False).returncode
+        if code != 0:
+            print(f"FAILED: {Path(step[0]).name} exited with {code}", flush=True)
+            return code
+    return 0
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test"}:
+        print(__doc__)
+        return 2
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    action, rest = sys.argv[1], sys.argv[2:]
+    return run(rest) if action == "run" else test(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""The matching engine: one deterministic `apply(command, ts_event) -> events` for all symbols.
+
+Owns instruments, books, stop orders, the ledger and positions. Every command is validated
+first and changes nothing when refused. Price-time priority per symbol; the incoming order's
+self-trade prevention mode decides what happens when it meets its own account. Engine time is
+only the `ts_event` given with each command: DAY orders expire when that time passes their
+trading day's end (UTC midnight). No I/O, no clock, no randomness: called only from a host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from heapq import heappop, heappush
+from typing import Any
+
+from tradehall.engine.book import OrderBook
+from tradehall.engine.orderflow import OrderFlow
+from tradehall.engine.orders import Order, OrderState
+from tradehall.kernel.clock import NANOS_PER_DAY
+from tradehall.kernel.errors import InvalidInput
+from tradehall.kernel.ids import (
+    SYSTEM_ACCOUNTS,
+    AccountId,
+    AssetCode,
+    ClientOrderId,
+    OrderId,
+    Symbol,
+)
+from tradehall.ledger.model import Asset
+from tradehall.trading import commands as c
+from tradehall.trading import events as e
+from tradehall.trading.model import DEFAULT_ASSET_SCALE, Instrument, InstrumentKind
+from tradehall.trading.positions import Position
+
+BookFactory = Callable[[str], Any]
+MAX_ASSET_SCALE = 18
+
+
+class MatchingEngine(OrderFlow):
+    """Applies commands in sequence and returns the events each one caused."""
+
+    def __init__(self, book_factory: BookFactory = OrderBook) -> None:
+        super().__init__()
+        self._book_factory = book_factory
+        self._handlers: dict[type, Callable[[Any, int], None]] = {
+            c.SubmitOrder: self._submit,
+            c.CancelOrder: self._cancel,
+            c.AmendOrder: self._amend,
+            c.CancelAll: self._cancel_all,
+            c.Deposit: self._deposit,
+            c.Withdraw: self._withdraw,
+            c.AddAsset: self._add_asset,
+            c.AddInstrument: self._add_instrument,
+            c.SetInstrumentStatus: self._set_status,
+            c.AdvanceTime: self._advance_time,
+        }
+
+    def apply(self, command: c.EngineCommand, ts_event: int) -> list[e.EngineEvent]:
+        """Apply one command at engine time `ts_event`; return the events, in order."""
+        out: list[e.EngineEvent] = []
+        self._out = out
+        if ts_event < self.now_ns:
+            ts_event = self.now_ns  # engine time never runs backwards
+        self.now_ns = ts_event
+        if self._expiry and self._expiry[0][0] <= ts_event:
+            self._expire_due(ts_event)
+        self._handlers[type(command)](command, ts_event)
+        return out
+
+    # -- Time ------------------------------------------------------------------------------
+
+    def _advance_time(self, command: c.AdvanceTime, ts: int) -> None:
+        pass  # expiry already ran in apply()
+
+    def _expire_due(self, ts: int) -> None:
+        heap = self._expiry
+        while heap and heap[0][0] <= ts:
+            _, order_id = heappop(heap)
+            order = self.orders_by_id.get(OrderId(order_id))
+            if order is None or order.state is OrderState.DONE:
+                continue
+            self._finish(order)
+            self._out.append(e.OrderExpired(
+                order_id=order.order_id, account=order.account,
+                client_order_id=order.client_order_id, symbol=order.command.symbol,
+                remaining_qty=order.leaves))
+
+    def schedule_expiry(self, order: Order, ts: int) -> None:
+        """Expire a DAY order at the end of the UTC day it was accepted in."""
+        order.expire_ns = (ts // NANOS_PER_DAY + 1) * NANOS_PER_DAY
+        heappush(self._expiry, (order.expire_ns, order.order_id))
+
+    # -- Funds -----------------------------------------------------------------------------
+
+    def _deposit(self, command: c.Deposit, ts: int) -> None:
+        reason = self._check_transfer(command.account, command.asset, command.amount)
+        if reason:
+            self._reject_command("deposit", command.account, reason)
+            return
+        bal = self.ledger.balance(command.account, command.asset)
+        if bal.available + bal.held + command.amount > MAX_BALANCE:
+            self._reject_command("deposit", command.account,
+                                 ("balance_overflow", "the balance would exceed the maximum"))
+            return
+        self.ledger.deposit(command.account, command.asset, command.amount)
+        self._out.append(e.Deposited(account=command.account, asset=command.asset,
+                                     amount=command.amount, available=bal.available))
+
+    def _withdraw(self, command: c.Withdraw, ts: int) -> None:
+        reason = self._check_transfer(command.account, command.asset, command.amount)
+        if reason:
+            self._reject_command("withdraw", command.account, reason)
+            return
+        bal = self.ledger.peek(command.account, command.asset)
+        if bal is None or not self.ledger.withdraw(bal, command.amount):
+            available = 0 if bal is None else bal.available
+            self._reject_command("withdraw", command.account, (
+                "insufficient_funds",
+                f"withdrawal of {command.amount} minor units exceeds the {available} available"))
+            return
+        self._out.append(e.Withdrawn(account=command.account, asset=command.asset,
+                                     amount=command.amount, available=bal.available))
+
+    def _check_transfer(self, account: AccountId, asset: AssetCode,
+                        amount: int) -> tuple[str, str] | None:
+        if account in SYSTEM_ACCOUNTS or not account:
+            return ("invalid_account", f"{account!r} is not a user account")
+        if asset not in self.assets:
+            return ("unknown_asset", f"asset {asset} is not defined")
+        if amount <= 0 or amount > MAX_BALANCE:
+            return ("invalid_amount", f"amount must be between 1 and {MAX_BALANCE} minor units")
+        return None
+
+    def _reject_command(self, command: str, account: AccountId | None,
+                        reason: tuple[str, str],
+                        client_order_id: ClientOrderId | None = None) -> None:
+        self._out.append(e.CommandRejected(command=command, account=account,
+                                           client_order_id=client_order_id,
+                                           reason=reason[0], message=reason[1]))
+
+    # -- Reference data --------------------------------------------------------------------
+
+    def _add_asset(self, command: c.AddAsset, ts: int) -> None:
+        if command.asset in self.assets:
+            self._reject_command("add_asset", None, ("asset_exists",
+                                                     f"asset {command.asset} exists"))
+            return
+        if not command.asset or not 0 <= command.scale <= MAX_ASSET_SCALE:
+            self._reject_command("add_asset", None, (
+                "invalid_asset", f"scale must be between 0 and {MAX_ASSET_SCALE}"))
+            return
+        self.assets[command.asset] = Asset(command.asset, command.scale)
+        self._out.append(e.AssetAdded(asset=command.asset, scale=command.scale))
+
+    def _add_instrument(self, command: c.AddInstrument, ts: int) -> None:
+        spec = command.spec
+        if spec.symbol in self.instruments:
+            self._reject_command("add_instrument", None, (
+                "instrument_exists", f"instrument {spec.symbol} exists"))
+            return
+        if spec.kind == InstrumentKind.BINARY_OPTION:
+            self._reject_command("add_instrument", None, (
+                "unsupported_kind", "binary options are not supported yet"))
+            return
+        if not spec.symbol or spec.base == spec.quote:
+            self._reject_command("add_instrument", None, (
+                "invalid_instrument", "symbol must be set and base differ from quote"))
+            return
+        for code in (spec.base, spec.quote):
+            if code not in self.assets:
+                self._add_asset(c.AddAsset(asset=code, scale=DEFAULT_ASSET_SCALE), ts)
+        try:
+            inst = Instrument(spec, self.assets[spec.base].scale, self.assets[spec.quote].scale)
+        except InvalidInput as exc:
+            self._reject_command("add_instrument", None, (exc.code, exc.message))
+            return
+        self.instruments[spec.symbol] = inst
+        self.books[spec.symbol] = self._book_factory(spec.symbol)
+        self.stops[spec.symbol] = ([], [])
+        self._out.append(e.InstrumentAdded(spec=spec))
+
+    def _set_status(self, command: c.SetInstrumentStatus, ts: int) -> None:
+        inst = self.instruments.get(command.symbol)
+        if inst is None:
+            self._reject_command("set_instrument_status", None, (
+                "unknown_symbol", f"instrument {command.symbol} is not defined"))
+            return
+        inst.status = command.status
+        self._out.append(e.InstrumentStatusChanged(symbol=command.symbol,
+                                                   status=command.status))
+
+    # -- Queries (read-only, for hosts and tests) ------------------------------------------
+
+    def open_order(self, account: AccountId, client_order_id: ClientOrderId) -> Order | None:
+        """Return a live order by its client id."""
+        mine = self.open_orders.get(account)
+        return None if mine is None else mine.get(client_order_id)
+
+    def book(self, symbol: Symbol) -> Any:
+        """Return the book of a symbol."""
+        return self.books[symbol]
+
+    def position(self, account: AccountId, symbol: Symbol) -> Position | None:
+        """Return a margin position if the account has one."""
+        return self.positions.get((account, symbol))
+
+
+MAX_BALANCE = 2**62

@@ -1,0 +1,427 @@
+"""Order handling of the matching engine: validate, hold, match, rest, cancel, amend, stops.
+
+`OrderFlow` holds the engine's state and the order use cases; `MatchingEngine` adds dispatch,
+funds and reference data on top. Settlement of each fill lives in `engine/settlement.py`.
+No I/O; called only through `MatchingEngine.apply`.
+"""
+
+from __future__ import annotations
+
+from heapq import heappop, heappush
+from typing import Any
+
+from tradehall.engine import risk
+from tradehall.engine.orders import Order, OrderState
+from tradehall.engine.settlement import Settlement
+from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, ClientOrderId, OrderId, Symbol
+from tradehall.kernel.numeric import format_units, step_for_scale
+from tradehall.trading import commands as c
+from tradehall.trading import events as e
+from tradehall.trading.model import (
+    Instrument,
+    InstrumentKind,
+    InstrumentStatus,
+    OrderType,
+    SelfTradePrevention,
+    TimeInForce,
+)
+
+MAX_CLIENT_ORDER_ID = 64
+MAX_PRICE_TICKS = 2**53
+_NO_REST = (TimeInForce.IOC, TimeInForce.FOK)
+Reason = tuple[str, str]
+
+
+class OrderFlow(Settlement):
+    """Engine state plus the order use cases."""
+
+    def _submit(self, cmd: c.SubmitOrder, ts: int) -> None:
+        seen = self.client_ids.get(cmd.account)
+        if seen is not None and cmd.client_order_id in seen:
+            original, order_id = seen[cmd.client_order_id]
+            if original == cmd:
+                self._out.append(e.OrderDuplicate(order_id=order_id, account=cmd.account,
+                                                  client_order_id=cmd.client_order_id))
+            else:
+                self._reject(cmd, ("duplicate_client_order_id",
+                                   "client order id already used with other content"))
+            return
+        inst = self.instruments.get(cmd.symbol)
+        reason = self._check_order(cmd, inst)
+        if reason is None:
+            assert inst is not None
+            reason = self._check_prices(cmd, inst)
+        if reason is not None:
+            self._reject(cmd, reason)
+            return
+        assert inst is not None
+        self._accept(cmd, inst, ts)
+
+    def _reject(self, cmd: c.SubmitOrder, reason: Reason) -> None:
+        self._out.append(e.OrderRejected(account=cmd.account, client_order_id=cmd.client_order_id,
+                                         symbol=cmd.symbol, reason=reason[0], message=reason[1]))
+
+    def _check_order(self, cmd: c.SubmitOrder, inst: Instrument | None) -> Reason | None:  # noqa: C901
+        if cmd.account in SYSTEM_ACCOUNTS or not cmd.account:
+            return ("invalid_account", f"{cmd.account!r} is not a user account")
+        if not cmd.client_order_id or len(cmd.client_order_id) > MAX_CLIENT_ORDER_ID:
+            return ("invalid_client_order_id",
+                    f"client order id must be 1 to {MAX_CLIENT_ORDER_ID} characters")
+        if inst is None:
+            return ("unknown_symbol", f"instrument {cmd.symbol} is not defined")
+        if inst.status == InstrumentStatus.HALTED:
+            return ("instrument_halted", f"{cmd.symbol} is halted")
+        if inst.status == InstrumentStatus.CLOSE_ONLY and not cmd.reduce_only:
+            return ("instrument_close_only", f"{cmd.symbol} accepts only reduce-only orders")
+        if cmd.qty < inst.min_lots:
+            return ("qty_below_minimum", f"quantity must be at least {inst.min_lots} lots")
+        if inst.max_lots and cmd.qty > inst.max_lots:
+            return ("qty_above_maximum", f"quantity must be at most {inst.max_lots} lots")
+        if cmd.reduce_only and inst.kind != InstrumentKind.MARGIN:
+            return ("reduce_only_not_supported", "reduce-only applies to margin instruments")
+        if cmd.post_only and (cmd.order_type != OrderType.LIMIT
+                              or cmd.time_in_force in _NO_REST):
+            return ("invalid_post_only", "post-only needs a GTC or DAY limit order")
+        if cmd.reduce_only:
+            pos = self.positions.get((cmd.account, cmd.symbol))
+            reducible = 0 if pos is None else pos.reducible(cmd.side == "buy")
+            if cmd.qty > reducible:
+                return ("reduce_only_would_increase",
+                        f"reduce-only quantity exceeds the {reducible} lots that can be reduced")
+        return None
+
+    def _check_prices(self, cmd: c.SubmitOrder, inst: Instrument) -> Reason | None:
+        kind = cmd.order_type
+        needs_price = kind == OrderType.LIMIT or kind == OrderType.STOP_LIMIT
+        needs_stop = kind == OrderType.STOP or kind == OrderType.STOP_LIMIT
+        if needs_price != (cmd.price is not None):
+            return ("missing_price", "a limit price is required") if needs_price else (
+                "price_not_allowed", f"{kind.value} orders take no limit price")
+        if needs_stop != (cmd.stop_price is not None):
+            return ("missing_stop_price", "a stop price is required") if needs_stop else (
+                "stop_price_not_allowed", f"{kind.value} orders take no stop price")
+        for price in (cmd.price, cmd.stop_price):
+            if price is not None and not 0 < price <= MAX_PRICE_TICKS:
+                return ("invalid_price", "price is out of range")
+        last = self.last_price.get(cmd.symbol, 0)
+        if cmd.price is not None and risk.outside_band(inst, cmd.price, last):
+            return ("price_out_of_band",
+                    f"price is more than the band {inst.spec.price_band} away from the last "
+                    f"trade {inst.format_price(last)}")
+        if cmd.post_only and self._crosses(inst, cmd.side == "buy", cmd.price):
+            return ("post_only_would_cross", "a post-only order must not trade on arrival")
+        return None
+
+    def _crosses(self, inst: Instrument, is_buy: bool, price: int | None) -> bool:
+        book = self.books[inst.symbol]
+        level = book.best(not is_buy)
+        if level is None:
+            return False
+        return price is None or (level.price <= price if is_buy else level.price >= price)
+
+    # -- Acceptance and holds --------------------------------------------------------------
+
+    def _accept(self, cmd: c.SubmitOrder, inst: Instrument, ts: int) -> None:
+        is_buy = cmd.side == "buy"
+        margin = inst.kind == InstrumentKind.MARGIN
+        hold_asset = inst.quote if (is_buy or margin) else inst.base
+        # Peek first: a refused order must not even create an empty balance.
+        existing = self.ledger.peek(cmd.account, hold_asset)
+        available = 0 if existing is None else existing.available
+        amount = self._hold_amount(cmd, inst, is_buy, available)
+        if existing is None or amount <= 0 or amount > available:
+            scale = self.assets[hold_asset].scale
+            self._reject(cmd, ("insufficient_funds",
+                               f"order needs {format_units(amount, step_for_scale(scale))} "
+                               f"{hold_asset}, {format_units(available, step_for_scale(scale))} "
+                               "available"))
+            return
+        hold = existing
+        self.ledger.hold(hold, amount)
+        order_id = OrderId(self.next_order_id)
+        self.next_order_id += 1
+        order = Order(order_id, cmd, hold)
+        order.held = amount
+        if not margin:
+            order.receive = self.ledger.balance(cmd.account, inst.quote if not is_buy
+                                                else inst.base)
+        self.client_ids.setdefault(cmd.account, {})[cmd.client_order_id] = (cmd, order_id)
+        self.orders_by_id[order_id] = order
+        self._out.append(e.OrderAccepted(
+            order_id=order_id, account=cmd.account, client_order_id=cmd.client_order_id,
+            symbol=cmd.symbol, side=cmd.side, order_type=cmd.order_type, qty=cmd.qty,
+            price=cmd.price, stop_price=cmd.stop_price, time_in_force=cmd.time_in_force,
+            post_only=cmd.post_only, reduce_only=cmd.reduce_only, stp=cmd.stp,
+            hold_asset=hold_asset, held=amount))
+        if cmd.stop_price is not None:
+            self._park_stop(order, inst, ts)
+        else:
+            self._execute(order, inst, cmd.price, ts)
+        self._trigger_stops(inst, ts)
+
+    def _hold_amount(self, cmd: c.SubmitOrder, inst: Instrument, is_buy: bool,
+                     available: int) -> int:
+        kind = cmd.order_type
+        if kind == OrderType.MARKET and (is_buy or inst.kind == InstrumentKind.MARGIN):
+            return available  # released again when the match ends
+        if inst.kind == InstrumentKind.MARGIN:
+            price = cmd.price if cmd.price is not None else risk.protection_price(
+                inst, cmd.stop_price or 0, is_buy)
+            return risk.margin_hold(inst, price, cmd.qty, cmd.reduce_only)
+        if not is_buy:
+            return risk.sell_hold(inst, cmd.qty)
+        if cmd.price is not None:
+            return risk.buy_hold(inst, cmd.price, cmd.qty)
+        return risk.buy_hold(inst, risk.protection_price(inst, cmd.stop_price or 0, True),
+                             cmd.qty)
+
+    # -- Matching ---------------------------------------------------------------------------
+
+    def _execute(self, order: Order, inst: Instrument, limit: int | None, ts: int) -> None:
+        """Match an incoming order, then rest, cancel or finish what is left of it."""
+        book = self.books[inst.symbol]
+        if order.time_in_force == TimeInForce.FOK and not self._fillable(order, book, limit):
+            self._cancel_order(order, "fok_unfillable")
+        else:
+            self._match(order, inst, book, limit)
+        if order.state is OrderState.DONE:
+            pass
+        elif order.leaves == 0:
+            self._finish(order)
+        elif limit is None or order.time_in_force in _NO_REST or (
+                order.order_type == OrderType.STOP):
+            self._cancel_order(order, "unfilled" if order.filled else "no_liquidity")
+        else:
+            book.add(order)
+            self.open_orders.setdefault(order.account, {})[order.client_order_id] = order
+            if order.time_in_force == TimeInForce.DAY and not order.expire_ns:
+                self.schedule_expiry(order, ts)
+
+    def _match(self, order: Order, inst: Instrument, book: Any, limit: int | None) -> None:  # noqa: C901
+        is_buy = order.is_buy
+        while order.leaves:
+            level = book.best(not is_buy)
+            if level is None:
+                return
+            price = level.price
+            if limit is not None and (price > limit if is_buy else price < limit):
+                return
+            maker: Order = level.head
+            if maker.account == order.account and order.stp != SelfTradePrevention.NONE:
+                if self._prevent_self_trade(order, maker):
+                    return
+                continue
+            qty = min(order.leaves, maker.leaves)
+            if maker.reduce_only:
+                qty = min(qty, self._reducible(maker, inst))
+                if qty == 0:
+                    self._cancel_order(maker, "reduce_only_position_closed")
+                    continue
+            if order.reduce_only:
+                qty = min(qty, self._reducible(order, inst))
+                if qty == 0:
+                    self._cancel_order(order, "reduce_only_position_closed")
+                    return
+            qty = self._affordable(order, inst, price, qty)
+            if qty == 0:
+                self._cancel_order(order, "insufficient_funds")
+                return
+            self._fill(inst, book, maker, order, price, qty)
+
+    def _prevent_self_trade(self, order: Order, maker: Order) -> bool:
+        """Apply the taker's STP mode; return True when the taker is done."""
+        mode = order.stp
+        if mode != SelfTradePrevention.CANCEL_NEWEST:
+            self._cancel_order(maker, "self_trade_prevention")
+        if mode != SelfTradePrevention.CANCEL_OLDEST:
+            self._cancel_order(order, "self_trade_prevention")
+            return True
+        return False
+
+    def _fillable(self, order: Order, book: Any, limit: int | None) -> bool:
+        """Whether a FOK order can fill completely now (own orders per its STP mode)."""
+        need = order.leaves
+        for level in book.levels(not order.is_buy):
+            price = level.price
+            if limit is not None and (price > limit if order.is_buy else price < limit):
+                return False
+            for maker in level.orders():
+                if maker.account == order.account and order.stp != SelfTradePrevention.NONE:
+                    if order.stp == SelfTradePrevention.CANCEL_OLDEST:
+                        continue
+                    return False
+                need -= maker.leaves
+                if need <= 0:
+                    return True
+        return False
+
+    # -- Stops ------------------------------------------------------------------------------
+
+    def _park_stop(self, order: Order, inst: Instrument, ts: int) -> None:
+        order.state = OrderState.STOP
+        stop = order.stop_price
+        assert stop is not None
+        buys, sells = self.stops[inst.symbol]
+        if order.is_buy:
+            heappush(buys, (stop, order.order_id))
+        else:
+            heappush(sells, (-stop, order.order_id))
+        self.open_orders.setdefault(order.account, {})[order.client_order_id] = order
+        if order.time_in_force == TimeInForce.DAY:
+            self.schedule_expiry(order, ts)
+
+    def _trigger_stops(self, inst: Instrument, ts: int) -> None:
+        """Release every stop whose trigger the last trade price has reached, in order."""
+        buys, sells = self.stops[inst.symbol]
+        while buys or sells:
+            last = self.last_price.get(inst.symbol)
+            if last is None:
+                return
+            if buys and buys[0][0] <= last:
+                order_id = heappop(buys)[1]
+            elif sells and -sells[0][0] >= last:
+                order_id = heappop(sells)[1]
+            else:
+                return
+            order = self.orders_by_id.get(OrderId(order_id))
+            if order is None or order.state is not OrderState.STOP:
+                continue
+            del self.open_orders[order.account][order.client_order_id]
+            order.state = OrderState.PENDING
+            self._out.append(e.StopTriggered(
+                order_id=order.order_id, account=order.account,
+                client_order_id=order.client_order_id, symbol=inst.symbol, last_price=last))
+            stop = order.stop_price
+            assert stop is not None
+            limit = order.price if order.order_type == OrderType.STOP_LIMIT else (
+                risk.protection_price(inst, stop, order.is_buy))
+            self._execute(order, inst, limit, ts)
+
+    # -- Cancel, amend ----------------------------------------------------------------------
+
+    def _find(self, account: AccountId, client_order_id: ClientOrderId | None,
+              order_id: OrderId | None) -> Order | None:
+        if order_id is not None:
+            order = self.orders_by_id.get(order_id)
+            if order is None or order.account != account or (
+                    client_order_id is not None and order.client_order_id != client_order_id):
+                return None
+            return order if order.state in (OrderState.RESTING, OrderState.STOP) else None
+        if client_order_id is None:
+            return None
+        return self.open_orders.get(account, {}).get(client_order_id)
+
+    def _cancel(self, cmd: c.CancelOrder, ts: int) -> None:
+        order = self._find(cmd.account, cmd.client_order_id, cmd.order_id)
+        if order is None:
+            self._reject_command("cancel_order", cmd.account, (
+                "order_not_found", "no open order with that id for this account"),
+                cmd.client_order_id)
+            return
+        self._cancel_order(order, "requested")
+
+    def _cancel_all(self, cmd: c.CancelAll, ts: int) -> None:
+        mine = self.open_orders.get(cmd.account, {})
+        targets = [o for o in mine.values()
+                   if cmd.symbol is None or o.command.symbol == cmd.symbol]
+        targets.sort(key=lambda o: o.order_id)
+        for order in targets:
+            self._cancel_order(order, "cancel_all")
+
+    def _cancel_order(self, order: Order, reason: str) -> None:
+        self._finish(order)
+        self._out.append(e.OrderCanceled(
+            order_id=order.order_id, account=order.account,
+            client_order_id=order.client_order_id, symbol=order.command.symbol,
+            remaining_qty=order.leaves, reason=reason))
+
+    def _finish(self, order: Order) -> None:
+        """Take a live order out of every index and release what it still holds."""
+        state = order.state
+        if state is OrderState.RESTING:
+            self.books[order.command.symbol].remove(order)
+        if state is OrderState.RESTING or state is OrderState.STOP:
+            del self.open_orders[order.account][order.client_order_id]
+        order.state = OrderState.DONE
+        del self.orders_by_id[order.order_id]
+        if order.held:
+            self.ledger.release(order.hold, order.held)
+            order.held = 0
+
+    def _amend(self, cmd: c.AmendOrder, ts: int) -> None:
+        order = self.open_orders.get(cmd.account, {}).get(cmd.client_order_id)
+        reason = self._check_amend(cmd, order)
+        if reason is not None:
+            self._reject_command("amend_order", cmd.account, reason, cmd.client_order_id)
+            return
+        assert order is not None
+        assert order.price is not None
+        inst = self.instruments[order.command.symbol]
+        price = order.price if cmd.price is None else cmd.price
+        leaves = order.leaves if cmd.qty is None else cmd.qty - order.filled
+        required = self._hold_for_leaves(order, inst, price, leaves)
+        delta = required - order.held
+        if delta > 0 and not self.ledger.hold(order.hold, delta):
+            self._reject_command("amend_order", cmd.account, (
+                "insufficient_funds", f"amend needs {delta} more minor units"),
+                cmd.client_order_id)
+            return
+        if delta < 0:
+            self.ledger.release(order.hold, -delta)
+        order.held = required
+        book = self.books[inst.symbol]
+        keep = price == order.price and leaves <= order.leaves
+        self._out.append(e.OrderAmended(
+            order_id=order.order_id, account=order.account,
+            client_order_id=order.client_order_id, symbol=inst.symbol, price=price,
+            remaining_qty=leaves, priority_kept=keep, hold_asset=order.hold.asset,
+            held=required))
+        if keep:
+            book.reduce(order, order.leaves - leaves)
+            return
+        book.remove(order)
+        del self.open_orders[order.account][order.client_order_id]
+        order.state = OrderState.PENDING
+        order.leaves = leaves
+        order.price = price
+        self._execute(order, inst, price, ts)
+        self._trigger_stops(inst, ts)
+
+    def _check_amend(self, cmd: c.AmendOrder, order: Order | None) -> Reason | None:
+        if order is None:
+            return ("order_not_found", "no open order with that client order id")
+        if order.state is not OrderState.RESTING:
+            return ("not_amendable", "only resting limit orders can be amended")
+        if cmd.qty is None and cmd.price is None:
+            return ("nothing_to_amend", "give a new qty, a new price, or both")
+        inst = self.instruments[order.command.symbol]
+        if cmd.qty is not None and cmd.qty <= order.filled:
+            return ("qty_not_above_filled", "the new quantity must exceed the filled quantity")
+        if cmd.qty is not None and inst.max_lots and cmd.qty > inst.max_lots:
+            return ("qty_above_maximum", f"quantity must be at most {inst.max_lots} lots")
+        if cmd.price is not None:
+            if not 0 < cmd.price <= MAX_PRICE_TICKS:
+                return ("invalid_price", "price is out of range")
+            if risk.outside_band(inst, cmd.price, self.last_price.get(inst.symbol, 0)):
+                return ("price_out_of_band", "price is outside the instrument's band")
+            if order.post_only and self._crosses(inst, order.is_buy, cmd.price):
+                return ("post_only_would_cross", "a post-only order must not trade")
+        return None
+
+    def _hold_for_leaves(self, order: Order, inst: Instrument, price: int, leaves: int) -> int:
+        if inst.kind == InstrumentKind.MARGIN:
+            return risk.margin_hold(inst, price, leaves, order.reduce_only)
+        if order.is_buy:
+            return risk.buy_hold(inst, price, leaves)
+        return risk.sell_hold(inst, leaves)
+
+    def _reject_command(self, command: str, account: AccountId | None, reason: Reason,
+                        client_order_id: ClientOrderId | None = None) -> None:
+        raise NotImplementedError
+
+    def schedule_expiry(self, order: Order, ts: int) -> None:
+        raise NotImplementedError
+
+    def symbol_of(self, order: Order) -> Symbol:
+        """Return the symbol of an order."""
+        return order.command.symbol

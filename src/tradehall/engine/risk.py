@@ -1,0 +1,77 @@
+"""Pre-trade risk: how much an order must hold before it may rest or trade.
+
+A buy holds quote currency: the notional at its limit price rounded up plus the larger of the
+maker and taker fee rounded up. A sell holds the base quantity. A market buy holds everything
+the account has available for the duration of its match (it never rests, so nobody else can
+see that), and each fill is checked against it. Fills charge rounded-down amounts, so a hold
+always covers the fills it pays for. No I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tradehall.trading.model import PPM, Instrument, fee_ceil
+
+
+def buy_hold(inst: Instrument, price: int, lots: int) -> int:
+    """Quote units a buy of `lots` at `price` must hold."""
+    notional = inst.notional_ceil(price, lots)
+    return notional + fee_ceil(notional, max(inst.maker_ppm, inst.taker_ppm))
+
+
+def sell_hold(inst: Instrument, lots: int) -> int:
+    """Base units a sell of `lots` must hold."""
+    return lots * inst.base_per_lot
+
+
+def protection_price(inst: Instrument, stop_price: int, is_buy: bool) -> int:
+    """Worst price a triggered stop-market order may trade at (its stop plus the collar)."""
+    if is_buy:
+        return stop_price + -(-stop_price * inst.collar_ppm // PPM)
+    return max(1, stop_price - stop_price * inst.collar_ppm // PPM)
+
+
+def affordable_lots(inst: Instrument, price: int, budget: int, fee_ppm: int, limit: int,
+                    cost: Callable[[Instrument, int, int, int], int] | None = None) -> int:
+    """Most lots, up to `limit`, whose cost (notional plus fee by default) fit in `budget`."""
+    _cost = cost or spot_cost
+    if _cost(inst, price, limit, fee_ppm) <= budget:
+        return limit
+    low = 0  # affordable; the cost is monotone in lots, so bisect
+    high = limit  # not affordable
+    while high - low > 1:
+        mid = (low + high) // 2
+        if _cost(inst, price, mid, fee_ppm) <= budget:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def spot_cost(inst: Instrument, price: int, lots: int, fee_ppm: int) -> int:
+    """Quote units a spot buy of `lots` at `price` consumes (notional plus fee)."""
+    notional = inst.notional_floor(price, lots)
+    return notional + notional * fee_ppm // PPM
+
+
+def outside_band(inst: Instrument, price: int, reference: int) -> bool:
+    """True when a price is further from the reference than the instrument's band allows."""
+    if not inst.band_ppm or not reference:
+        return False
+    return abs(price - reference) * PPM > reference * inst.band_ppm
+
+
+def margin_hold(inst: Instrument, price: int, lots: int, reduce_only: bool) -> int:
+    """Quote units a margin order must hold: initial margin (unless reduce-only) plus fee."""
+    notional = inst.notional_ceil(price, lots)
+    fee = fee_ceil(notional, max(inst.maker_ppm, inst.taker_ppm))
+    if reduce_only:
+        return fee
+    return -(-notional * inst.margin_ppm // PPM) + fee
+
+
+def margin_cost(inst: Instrument, price: int, lots: int, fee_ppm: int) -> int:
+    """Worst-case quote units a margin fill of `lots` at `price` consumes (margin plus fee)."""
+    notional = inst.notional_floor(price, lots)
+    return -(-notional * inst.margin_ppm // PPM) + notional * fee_ppm // PPM

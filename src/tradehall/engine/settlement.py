@@ -1,0 +1,161 @@
+"""Engine state and the settlement of fills.
+
+`Settlement` owns the state every part of the engine shares (instruments, books, ledger,
+positions, order indexes, counters) and moves the money of each fill: for spot, the buyer's
+held quote pays the seller and the fee account, and the seller's held base goes to the buyer;
+for margin, each side pays its fee, takes or releases margin, and realizes P&L against the
+clearing account. Every movement is a balanced pair of postings. No I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tradehall.engine import risk
+from tradehall.engine.orders import Order
+from tradehall.kernel.errors import InvariantViolation
+from tradehall.kernel.ids import (
+    CLEARING_ACCOUNT,
+    AccountId,
+    AssetCode,
+    ClientOrderId,
+    OrderId,
+    Symbol,
+    TradeId,
+)
+from tradehall.ledger.model import Asset, Ledger
+from tradehall.trading import events as e
+from tradehall.trading.commands import SubmitOrder
+from tradehall.trading.model import PPM, Instrument, InstrumentKind, OrderType
+from tradehall.trading.positions import Position
+
+StopHeaps = tuple[list[tuple[int, int]], list[tuple[int, int]]]
+
+
+class Settlement:
+    """Shared engine state and fill settlement."""
+
+    def __init__(self) -> None:
+        self.assets: dict[AssetCode, Asset] = {}
+        self.instruments: dict[Symbol, Instrument] = {}
+        self.books: dict[Symbol, Any] = {}
+        self.stops: dict[Symbol, StopHeaps] = {}  # (buy stops, sell stops negated)
+        self.ledger = Ledger()
+        self.positions: dict[tuple[AccountId, Symbol], Position] = {}
+        self.open_orders: dict[AccountId, dict[ClientOrderId, Order]] = {}
+        self.orders_by_id: dict[OrderId, Order] = {}
+        self.client_ids: dict[AccountId, dict[ClientOrderId, tuple[SubmitOrder, OrderId]]] = {}
+        self.last_price: dict[Symbol, int] = {}
+        self.next_order_id = 1
+        self.next_trade_id = 1
+        self.now_ns = 0
+        self._expiry: list[tuple[int, int]] = []
+        self._out: list[e.EngineEvent] = []
+
+    def _affordable(self, order: Order, inst: Instrument, price: int, qty: int) -> int:
+        """Clip a fill to what a market order's hold can still pay for."""
+        if order.order_type != OrderType.MARKET:
+            return qty  # a priced hold covers every fill at that price or better
+        if inst.kind == InstrumentKind.MARGIN:
+            return risk.affordable_lots(inst, price, order.held, inst.taker_ppm, qty,
+                                        risk.margin_cost)
+        if not order.is_buy:
+            return qty
+        return risk.affordable_lots(inst, price, order.held, inst.taker_ppm, qty)
+
+    def _reducible(self, order: Order, inst: Instrument) -> int:
+        pos = self.positions.get((order.account, inst.symbol))
+        return 0 if pos is None else pos.reducible(order.is_buy)
+
+    def _fill(self, inst: Instrument, book: Any, maker: Order, taker: Order, price: int,
+              qty: int) -> None:
+        notional = inst.notional_floor(price, qty)
+        maker_fee = notional * inst.maker_ppm // PPM
+        taker_fee = notional * inst.taker_ppm // PPM
+        if inst.kind == InstrumentKind.MARGIN:
+            self._settle_margin(inst, maker, price, qty, maker_fee)
+            self._settle_margin(inst, taker, price, qty, taker_fee)
+        elif taker.is_buy:
+            self._settle_spot(inst, taker, maker, notional, taker_fee, maker_fee, qty)
+        else:
+            self._settle_spot(inst, maker, taker, notional, maker_fee, taker_fee, qty)
+        maker.filled += qty
+        taker.filled += qty
+        taker.leaves -= qty
+        book.reduce(maker, qty)
+        trade_id = TradeId(self.next_trade_id)
+        self.next_trade_id += 1
+        self.last_price[inst.symbol] = price
+        self._out.append(e.Trade(
+            trade_id=trade_id, symbol=inst.symbol, price=price, qty=qty, notional=notional,
+            taker_side=taker.command.side, maker_order_id=maker.order_id,
+            maker_account=maker.account, maker_client_order_id=maker.client_order_id,
+            maker_fee=maker_fee, maker_leaves_qty=maker.leaves, taker_order_id=taker.order_id,
+            taker_account=taker.account, taker_client_order_id=taker.client_order_id,
+            taker_fee=taker_fee, taker_leaves_qty=taker.leaves))
+        if maker.leaves == 0:
+            self._finish(maker)
+
+    def _settle_spot(self, inst: Instrument, buyer: Order, seller: Order, notional: int,
+                     buyer_fee: int, seller_fee: int, qty: int) -> None:
+        cost = notional + buyer_fee
+        if cost > buyer.held:
+            raise InvariantViolation(f"fill costs {cost} but order {buyer.order_id} "
+                                     f"holds {buyer.held}")
+        buyer.held -= cost
+        buyer.hold.held -= cost
+        seller_quote = seller.receive
+        buyer_base = buyer.receive
+        assert seller_quote is not None
+        assert buyer_base is not None
+        seller_quote.available += notional - seller_fee
+        self.ledger.fee_balance(inst.quote).available += buyer_fee + seller_fee
+        base = qty * inst.base_per_lot
+        seller.held -= base
+        seller.hold.held -= base
+        buyer_base.available += base
+
+    def _settle_margin(self, inst: Instrument, order: Order, price: int, qty: int,
+                       fee: int) -> None:
+        key = (order.account, inst.symbol)
+        pos = self.positions.get(key)
+        if pos is None:
+            pos = self.positions[key] = Position(order.account, inst.symbol)
+        bal = order.hold
+        self._take_from_hold(order, fee)
+        bal.held -= fee
+        self.ledger.fee_balance(inst.quote).available += fee
+        reduce = min(qty, pos.reducible(order.is_buy))
+        if reduce:
+            released = pos.margin * reduce // abs(pos.net_qty)
+            pnl_ticks, _ = pos.reduce(reduce, price)
+            pos.margin -= released
+            bal.held -= released
+            bal.available += released
+            pnl = pnl_ticks * inst.notional_num // inst.notional_den
+            clearing = self.ledger.balance(CLEARING_ACCOUNT, inst.quote)
+            if pnl < 0:
+                # A loss larger than the account's cash stays with the venue (no liquidations yet).
+                pnl = -min(-pnl, bal.available)
+            clearing.available -= pnl
+            bal.available += pnl
+            pos.realized_pnl += pnl
+        opening = qty - reduce
+        if opening:
+            margin = inst.notional_floor(price, opening) * inst.margin_ppm // PPM
+            self._take_from_hold(order, margin)
+            pos.margin += margin  # stays in the balance's held bucket
+            pos.increase(opening, price, order.is_buy)
+        self._out.append(e.PositionChanged(
+            account=order.account, symbol=inst.symbol, net_qty=pos.net_qty,
+            cost_ticks=pos.cost_ticks, realized_pnl=pos.realized_pnl, margin=pos.margin))
+
+    @staticmethod
+    def _take_from_hold(order: Order, amount: int) -> None:
+        if amount > order.held:
+            raise InvariantViolation(f"order {order.order_id} holds {order.held}, "
+                                     f"needs {amount}")
+        order.held -= amount
+
+    def _finish(self, order: Order) -> None:
+        raise NotImplementedError

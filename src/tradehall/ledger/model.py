@@ -1,0 +1,143 @@
+"""Assets and the double-entry ledger.
+
+Every owner holds, per asset, an `available` and a `held` amount in integer minor units. Money
+only ever moves between two buckets by the same amount (a posting pair), so the total of each
+asset over all buckets, the custody account included, is always zero: deposits are credited to
+the owner and debited to `@custody`. Only two buckets may go below zero: `@custody`, which
+mirrors the assets held outside the platform, and `@clearing`, the counterparty of realized
+margin P&L, which mirrors the unrealized P&L of open positions. A user's bucket never goes
+negative: every method checks before it moves. No I/O; called only from the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tradehall.kernel.errors import InvariantViolation
+from tradehall.kernel.ids import CONTRA_ACCOUNTS, CUSTODY_ACCOUNT, FEE_ACCOUNT, AccountId, AssetCode
+
+
+class Asset:
+    """An asset and the number of decimals of its minor unit."""
+
+    __slots__ = ("code", "scale")
+
+    def __init__(self, code: AssetCode, scale: int) -> None:
+        self.code = code
+        self.scale = scale
+
+
+class Balance:
+    """One owner's amounts of one asset. Mutated only through `Ledger` methods."""
+
+    __slots__ = ("account", "asset", "available", "held")
+
+    def __init__(self, account: AccountId, asset: AssetCode) -> None:
+        self.account = account
+        self.asset = asset
+        self.available = 0
+        self.held = 0
+
+    @property
+    def total(self) -> int:
+        return self.available + self.held
+
+
+class Ledger:
+    """All balances, keyed by (account, asset)."""
+
+    __slots__ = ("_balances",)
+
+    def __init__(self) -> None:
+        self._balances: dict[tuple[AccountId, AssetCode], Balance] = {}
+
+    def balance(self, account: AccountId, asset: AssetCode) -> Balance:
+        """Return the balance, creating an empty one on first use."""
+        key = (account, asset)
+        bal = self._balances.get(key)
+        if bal is None:
+            bal = self._balances[key] = Balance(account, asset)
+        return bal
+
+    def peek(self, account: AccountId, asset: AssetCode) -> Balance | None:
+        """Return the balance if it exists, without creating it."""
+        return self._balances.get((account, asset))
+
+    def __iter__(self) -> Iterator[Balance]:
+        return iter(self._balances.values())
+
+    # -- Postings: each moves one amount between two buckets ----------------------------------
+
+    def deposit(self, account: AccountId, asset: AssetCode, amount: int) -> Balance:
+        """Credit an owner from custody."""
+        bal = self.balance(account, asset)
+        self.balance(CUSTODY_ACCOUNT, asset).available -= amount
+        bal.available += amount
+        return bal
+
+    def withdraw(self, bal: Balance, amount: int) -> bool:
+        """Debit an owner's available amount to custody; False if it would go negative."""
+        if amount > bal.available:
+            return False
+        bal.available -= amount
+        self.balance(CUSTODY_ACCOUNT, bal.asset).available += amount
+        return True
+
+    @staticmethod
+    def hold(bal: Balance, amount: int) -> bool:
+        """Move available to held; False (and nothing moved) if not enough is available."""
+        if amount > bal.available:
+            return False
+        bal.available -= amount
+        bal.held += amount
+        return True
+
+    @staticmethod
+    def release(bal: Balance, amount: int) -> None:
+        """Move held back to available."""
+        if amount > bal.held:
+            raise InvariantViolation(f"release of {amount} exceeds held {bal.held} "
+                                     f"on {bal.account}/{bal.asset}")
+        bal.held -= amount
+        bal.available += amount
+
+    @staticmethod
+    def pay_from_held(source: Balance, target: Balance, amount: int) -> None:
+        """Move an amount from one owner's held bucket to another's available bucket."""
+        if amount > source.held:
+            raise InvariantViolation(f"payment of {amount} exceeds held {source.held} "
+                                     f"on {source.account}/{source.asset}")
+        source.held -= amount
+        target.available += amount
+
+    @staticmethod
+    def pay_from_available(source: Balance, target: Balance, amount: int) -> bool:
+        """Move an amount between two available buckets; False if the source lacks it."""
+        if amount > source.available:
+            return False
+        source.available -= amount
+        target.available += amount
+        return True
+
+    def fee_balance(self, asset: AssetCode) -> Balance:
+        """Return the venue's fee bucket for an asset."""
+        return self.balance(FEE_ACCOUNT, asset)
+
+    # -- Checks --------------------------------------------------------------------------------
+
+    def totals(self) -> dict[AssetCode, int]:
+        """Sum every bucket per asset (zero for each asset when the books balance)."""
+        sums: dict[AssetCode, int] = {}
+        for bal in self._balances.values():
+            sums[bal.asset] = sums.get(bal.asset, 0) + bal.available + bal.held
+        return sums
+
+    def check_invariants(self) -> None:
+        """Raise InvariantViolation if money was created, lost, or a user bucket is negative."""
+        for asset, total in self.totals().items():
+            if total != 0:
+                raise InvariantViolation(f"asset {asset} does not balance: {total}")
+        for bal in self._balances.values():
+            if bal.account not in CONTRA_ACCOUNTS and (bal.available < 0 or bal.held < 0):
+                raise InvariantViolation(f"negative balance {bal.account}/{bal.asset}: "
+                                         f"available={bal.available} held={bal.held}")

@@ -1,0 +1,45 @@
+"""Margin positions: signed net quantity, exact cost basis, realized P&L and margin held.
+
+Cost is kept in tick-lots (price ticks times lots), which is exact; the average entry price is
+`cost_ticks / abs(net_qty)`. Realized P&L is converted to quote minor units rounding toward
+minus infinity, so the venue never pays out a fraction it does not have. No I/O.
+"""
+
+from __future__ import annotations
+
+from tradehall.kernel.ids import AccountId, Symbol
+
+
+class Position:
+    """One account's position in one margin instrument."""
+
+    __slots__ = ("account", "cost_ticks", "margin", "net_qty", "realized_pnl", "symbol")
+
+    def __init__(self, account: AccountId, symbol: Symbol) -> None:
+        self.account = account
+        self.symbol = symbol
+        self.net_qty = 0  # lots, positive long, negative short
+        self.cost_ticks = 0  # sum of price * lots of the open quantity, always >= 0
+        self.realized_pnl = 0  # quote minor units, cumulative
+        self.margin = 0  # quote minor units held for the open quantity
+
+    def reducible(self, is_buy: bool) -> int:
+        """Lots an order on this side may take off the position without flipping it."""
+        if is_buy:
+            return -self.net_qty if self.net_qty < 0 else 0
+        return self.net_qty if self.net_qty > 0 else 0
+
+    def reduce(self, lots: int, price: int) -> tuple[int, int]:
+        """Close `lots` of the position at `price`; return (pnl in tick-lots, cost removed)."""
+        size = abs(self.net_qty)
+        removed = self.cost_ticks * lots // size
+        direction = 1 if self.net_qty > 0 else -1
+        pnl_ticks = (price * lots - removed) * direction
+        self.cost_ticks -= removed
+        self.net_qty -= direction * lots
+        return pnl_ticks, removed
+
+    def increase(self, lots: int, price: int, is_buy: bool) -> None:
+        """Open `lots` more in the direction of `is_buy`."""
+        self.net_qty += lots if is_buy else -lots
+        self.cost_ticks += price * lots

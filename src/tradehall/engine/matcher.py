@@ -41,7 +41,7 @@ class MatchingEngine(OrderFlow):
 
     def __init__(self, book_factory: BookFactory = OrderBook) -> None:
         super().__init__()
-        self._book_factory = book_factory
+        self.book_factory = book_factory
         self._handlers: dict[type, Callable[[Any, int], None]] = {
             c.SubmitOrder: self._submit,
             c.CancelOrder: self._cancel,
@@ -62,7 +62,7 @@ class MatchingEngine(OrderFlow):
         if ts_event < self.now_ns:
             ts_event = self.now_ns  # engine time never runs backwards
         self.now_ns = ts_event
-        if self._expiry and self._expiry[0][0] <= ts_event:
+        if self.expiry and self.expiry[0][0] <= ts_event:
             self._expire_due(ts_event)
         self._handlers[type(command)](command, ts_event)
         return out
@@ -73,7 +73,7 @@ class MatchingEngine(OrderFlow):
         pass  # expiry already ran in apply()
 
     def _expire_due(self, ts: int) -> None:
-        heap = self._expiry
+        heap = self.expiry
         while heap and heap[0][0] <= ts:
             _, order_id = heappop(heap)
             order = self.orders_by_id.get(OrderId(order_id))
@@ -88,7 +88,7 @@ class MatchingEngine(OrderFlow):
     def schedule_expiry(self, order: Order, ts: int) -> None:
         """Expire a DAY order at the end of the UTC day it was accepted in."""
         order.expire_ns = (ts // NANOS_PER_DAY + 1) * NANOS_PER_DAY
-        heappush(self._expiry, (order.expire_ns, order.order_id))
+        heappush(self.expiry, (order.expire_ns, order.order_id))
 
     # -- Funds -----------------------------------------------------------------------------
 
@@ -175,7 +175,7 @@ class MatchingEngine(OrderFlow):
             self._reject_command("add_instrument", None, (exc.code, exc.message))
             return
         self.instruments[spec.symbol] = inst
-        self.books[spec.symbol] = self._book_factory(spec.symbol)
+        self.books[spec.symbol] = self.book_factory(spec.symbol)
         self.stops[spec.symbol] = ([], [])
         self._out.append(e.InstrumentAdded(spec=spec))
 

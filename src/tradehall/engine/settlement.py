@@ -49,7 +49,7 @@ class Settlement:
         self.next_order_id = 1
         self.next_trade_id = 1
         self.now_ns = 0
-        self._expiry: list[tuple[int, int]] = []
+        self.expiry: list[tuple[int, int]] = []
         self._out: list[e.EngineEvent] = []
 
     def _affordable(self, order: Order, inst: Instrument, price: int, qty: int) -> int:

@@ -17,6 +17,8 @@ Contract
 4. **Replay rebuilds the state exactly.** Loading the newest valid snapshot (taken at seq N,
    carrying the chain hash at N and the engine's state hash) and applying the records from
    N + 1 yields the same state, byte for byte and hash for hash, as the run that wrote them.
+   `read_journal(root, N + 1, prev_hash=snapshot.chain_hash)` refuses a journal that does not
+   continue that snapshot.
 5. **Damage is loud, a torn tail is not.** Each record carries a chain hash,
    `blake2b(prev_hash + header + payload)`, chaining back to 16 zero bytes at seq 1 and across
    segment files through each segment header. An incomplete or checksum-failing record at the

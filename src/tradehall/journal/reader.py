@@ -13,7 +13,8 @@ length above `MAX_PAYLOAD_BYTES`, or a bad record followed by more data is corru
 
 `read_journal(directory, from_seq)` skips whole segments before the one holding `from_seq` by
 their file names and starts the chain from that segment's header `prev_hash`, trusting it; only
-`verify_journal` (which reads from seq 1) proves the whole chain.
+`verify_journal` (which reads from seq 1) proves the whole chain. A replay after a snapshot
+passes `prev_hash=snapshot.chain_hash`, which ties the snapshot to the journal it continues.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import BinaryIO
 
 from tradehall.journal.codec import (
     GENESIS_HASH,
+    RECORD_OVERHEAD,
     SEGMENT_HEADER_SIZE,
     Record,
     RecordDefect,
@@ -90,15 +92,24 @@ def list_segments(directory: str | os.PathLike[str]) -> list[tuple[int, Path]]:
     return found
 
 
-def read_journal(directory: str | os.PathLike[str], from_seq: int = 1) -> Iterator[Record]:
+def read_journal(
+    directory: str | os.PathLike[str], from_seq: int = 1, *, prev_hash: bytes | None = None
+) -> Iterator[Record]:
     """Yield the records with seq >= `from_seq`, checked, stopping quietly at a torn tail.
+
+    Parameters
+    ----------
+    prev_hash
+        The chain hash the caller holds for seq `from_seq - 1` (a snapshot's chain hash). If
+        given, the journal must reach that seq with exactly that hash.
 
     Raises
     ------
     JournalCorrupted
-        On any damage that is not a torn tail of the last segment.
+        On any damage that is not a torn tail of the last segment, or if `prev_hash` does not
+        match the journal (or the journal ends before `from_seq - 1`).
     """
-    return iter(JournalScan(directory, from_seq))
+    return iter(JournalScan(directory, from_seq, prev_hash=prev_hash))
 
 
 def scan_journal(directory: str | os.PathLike[str]) -> ScanResult:
@@ -112,11 +123,19 @@ def scan_journal(directory: str | os.PathLike[str]) -> ScanResult:
 class JournalScan:
     """Iterate a journal's records once, then report the `ScanResult` of that walk."""
 
-    def __init__(self, directory: str | os.PathLike[str], from_seq: int = 1) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        from_seq: int = 1,
+        *,
+        prev_hash: bytes | None = None,
+    ) -> None:
         if from_seq < 1:
             raise ValueError(f"from_seq must be >= 1, got {from_seq}")
         self._directory = directory
         self._from_seq = from_seq
+        # Still to be checked against the journal when not None (see read_journal).
+        self._expected_prev = prev_hash
         self._segments: list[SegmentSummary] = []
         self._records = 0
         self._next_seq = 1
@@ -159,6 +178,8 @@ class JournalScan:
                 first_seq, path = segments[index]
                 yield from self._walk_segment(path, first_seq, chain, index == len(segments) - 1)
                 chain = self._last_hash
+            if self._expected_prev is not None:
+                self._check_prev_at_end(segments[-1][1].name if segments else "")
         except JournalCorrupted:
             # The result then describes the good part before the damage.
             self._finished = True
@@ -192,11 +213,16 @@ class JournalScan:
     ) -> Iterator[Record]:
         walker = RecordWalker(buf, SEGMENT_HEADER_SIZE, size, header.prev_hash, header.first_seq)
         from_seq = self._from_seq
+        prev = header.prev_hash
         try:
             for record in walker:
                 self._records += 1
-                if record.seq >= from_seq:
-                    yield record
+                if record.seq < from_seq:
+                    prev = record.chain_hash
+                    continue
+                if self._expected_prev is not None:
+                    self._check_prev(name, walker.offset, record, prev)
+                yield record
         except RecordDefect as defect:
             if not (is_last and _is_torn_tail(defect, buf, size)):
                 raise JournalCorrupted(name, defect.offset, defect.reason, defect.seq) from None
@@ -223,6 +249,23 @@ class JournalScan:
             reason = "chain hash mismatch at segment start"
             raise JournalCorrupted(name, 0, reason, header.first_seq)
         return header
+
+    def _check_prev(self, name: str, record_end: int, record: Record, prev: bytes) -> None:
+        if prev != self._expected_prev:
+            offset = record_end - RECORD_OVERHEAD - len(record.payload)
+            reason = f"chain hash at seq {record.seq - 1} differs from the one expected"
+            raise JournalCorrupted(name, offset, reason, record.seq - 1)
+        self._expected_prev = None
+
+    def _check_prev_at_end(self, name: str) -> None:
+        last_seq, wanted = self._next_seq - 1, self._from_seq - 1
+        if last_seq < wanted:
+            reason = f"journal ends at seq {last_seq} before seq {wanted}"
+            raise JournalCorrupted(name, self._good_end, reason, last_seq)
+        if self._last_hash != self._expected_prev:
+            reason = f"chain hash at seq {wanted} differs from the one expected"
+            raise JournalCorrupted(name, self._good_end, reason, wanted)
+        self._expected_prev = None
 
     def _drop_headerless(self, path: Path, size: int) -> None:
         self._headerless = True

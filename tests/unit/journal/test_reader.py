@@ -240,3 +240,25 @@ def test_journal_scan_when_not_finished_refuses_result(tmp_path: Path) -> None:
         scan.result()
     with pytest.raises(ValueError, match="from_seq"):
         JournalScan(tmp_path, from_seq=0)
+
+
+def test_reader_when_prev_hash_matches_yields_from_seq_anywhere(tmp_path: Path) -> None:
+    # Arrange
+    segments = _write(tmp_path, 30, segment_max_bytes=150)
+    chain = {record.seq: record.chain_hash for record in read_journal(tmp_path)}
+    boundary = int(segments[2].stem)
+
+    # Act / Assert: mid-segment, at a segment's first record, and at the very end.
+    for from_seq in (5, boundary, 31):
+        seqs = [r.seq for r in read_journal(tmp_path, from_seq, prev_hash=chain[from_seq - 1])]
+        assert seqs == list(range(from_seq, 31))
+
+
+@pytest.mark.parametrize("from_seq", [5, 31, 40])
+def test_reader_when_prev_hash_differs_or_journal_short_raises(
+    tmp_path: Path, from_seq: int
+) -> None:
+    _write(tmp_path, 30, segment_max_bytes=150)
+
+    with pytest.raises(JournalCorrupted, match=r"differs from the one expected|journal ends at"):
+        list(read_journal(tmp_path, from_seq, prev_hash=b"\x07" * 16))

@@ -10,6 +10,7 @@ import msgspec
 import typer
 
 from tradehall.engine.replay import ReplaySession
+from tradehall.engine.state import state_hash
 
 
 def replay(
@@ -33,5 +34,7 @@ def replay(
         for event in session.run(source):
             out.write(encode(event) + b"\n")
     if state:
-        out.write(encode(session.renderer.state()) + b"\n")
+        final = session.renderer.state()
+        final["state_hash"] = state_hash(session.engine)
+        out.write(encode(final) + b"\n")
     out.flush()

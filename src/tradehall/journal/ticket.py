@@ -54,10 +54,10 @@ class CommitProgress:
             )
             if self.committed >= entry:
                 return
-            if self.error is not None:
-                raise JournalWriteFailed(self.error)
-        if not finished:
-            raise TimeoutError(f"journal entry {entry} not durable after {timeout} s")
+            if not finished:
+                raise TimeoutError(f"journal entry {entry} not durable after {timeout} s")
+            assert self.error is not None
+            raise JournalWriteFailed(self.error)
 
 
 class Ticket:

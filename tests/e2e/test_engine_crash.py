@@ -7,6 +7,7 @@ of everything the journal holds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -79,7 +80,8 @@ def _run_and_kill(data_dir: Path, lines: list[str], kill_after: int,
                   snapshot_at: int) -> dict[int, dict[str, Any]]:
     """Feed lines, SIGKILL the host after `kill_after` acks; return acked seq -> input op."""
     proc = _engine(data_dir)
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     pending: list[dict[str, Any]] = []  # ops whose answer has not arrived, in order
 
     def feed() -> None:
@@ -112,10 +114,8 @@ def _run_and_kill(data_dir: Path, lines: list[str], kill_after: int,
     writer.join(timeout=30)
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
-            try:
+            with contextlib.suppress(BrokenPipeError):
                 stream.close()
-            except BrokenPipeError:
-                pass
     return acked
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from hashlib import blake2b
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tradehall.journal import JournalCorrupted
 from tradehall.journal.codec import (
     GENESIS_HASH,
     HASH_SIZE,
@@ -164,3 +166,22 @@ def test_segment_file_name_when_parsed_back_returns_first_seq() -> None:
 @pytest.mark.parametrize("name", ["LOCK", "123.log", "0000000000000000012x.log", "a.tmp"])
 def test_parse_segment_file_name_when_not_a_segment_returns_none(name: str) -> None:
     assert parse_segment_file_name(name) is None
+
+
+def test_encode_batch_when_payload_too_large_raises() -> None:
+    with pytest.raises(ValueError, match="exceeds"):
+        encode_batch(GENESIS_HASH, 1, [(1, 0, bytes(MAX_PAYLOAD_BYTES + 1))])
+
+
+def test_journal_corrupted_when_pickled_keeps_its_fields() -> None:
+    error = JournalCorrupted("00000000000000000001.log", 38, "checksum mismatch", 1)
+
+    copy = pickle.loads(pickle.dumps(error))
+
+    assert (copy.file, copy.offset, copy.reason, copy.seq) == (
+        "00000000000000000001.log",
+        38,
+        "checksum mismatch",
+        1,
+    )
+    assert str(copy) == str(error)

@@ -18,6 +18,7 @@ from tradehall.journal.codec import (
     RECORD_HEADER,
     RECORD_OVERHEAD,
     SEGMENT_HEADER_SIZE,
+    encode_record,
     encode_segment_header,
 )
 from tradehall.journal.reader import list_segments
@@ -262,3 +263,32 @@ def test_reader_when_prev_hash_differs_or_journal_short_raises(
 
     with pytest.raises(JournalCorrupted, match=r"differs from the one expected|journal ends at"):
         list(read_journal(tmp_path, from_seq, prev_hash=b"\x07" * 16))
+
+
+def test_reader_when_last_segment_all_zero_treats_it_as_headerless(tmp_path: Path) -> None:
+    segments = _write(tmp_path, 30, segment_max_bytes=150)
+    segments[-1].write_bytes(bytes(SEGMENT_HEADER_SIZE + 100))
+
+    scan = scan_journal(tmp_path)
+
+    assert (scan.headerless_tail, scan.last_seq) == (True, int(segments[-1].stem) - 1)
+
+
+def test_reader_when_last_segment_header_zero_but_data_follows_raises(tmp_path: Path) -> None:
+    segments = _write(tmp_path, 30, segment_max_bytes=150)
+    segments[-1].write_bytes(bytes(SEGMENT_HEADER_SIZE) + b"data")
+
+    with pytest.raises(JournalCorrupted, match="bad segment header: bad magic"):
+        scan_journal(tmp_path)
+
+
+def test_reader_when_whole_last_record_has_wrong_seq_raises_not_torn(tmp_path: Path) -> None:
+    # Arrange: a complete record with a valid chain hash but a skipped seq, at the very end.
+    segment = _write(tmp_path, 3)[0]
+    last_hash = scan_journal(tmp_path).last_hash
+    record, _ = encode_record(last_hash, 9, 0, b"late")
+    segment.write_bytes(segment.read_bytes() + record)
+
+    # Act / Assert
+    with pytest.raises(JournalCorrupted, match="sequence gap: expected 4 got 9"):
+        scan_journal(tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from tradehall.journal import (
     GENESIS_HASH,
     JournalCorrupted,
+    OsFileOps,
     find_latest_snapshot,
     list_snapshots,
     load_latest_snapshot,
@@ -122,3 +124,29 @@ def test_write_snapshot_when_arguments_invalid_raises(
 ) -> None:
     with pytest.raises(ValueError, match="need"):
         write_snapshot(tmp_path, seq, chain, state, b"")
+
+
+class FailingWriteOps(OsFileOps):
+    """Fails every write with ENOSPC, as a full disk would."""
+
+    def write(self, fd: int, data: memoryview) -> int:
+        raise OSError(errno.ENOSPC, "injected: no space left")
+
+
+def test_write_snapshot_when_write_fails_leaves_no_file_behind(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="no space left"):
+        write_snapshot(tmp_path, 1, CHAIN, b"", b"x", file_ops=FailingWriteOps())
+
+    assert list(snapshots_directory(tmp_path).iterdir()) == []
+
+
+def test_snapshot_when_newest_is_unreadable_falls_back(tmp_path: Path) -> None:
+    write_snapshot(tmp_path, 1, CHAIN, b"", b"old")
+    newest = snapshots_directory(tmp_path) / "snapshot-00000000000000000002.bin"
+    newest.mkdir()  # A directory where a file should be: reading it fails with an OSError.
+
+    search = find_latest_snapshot(tmp_path)
+
+    assert search.snapshot is not None
+    assert search.snapshot.seq == 1
+    assert search.skipped[0].reason.startswith("unreadable")

@@ -50,12 +50,17 @@ class GatedOps(OsFileOps):
 
 
 class FailingOps(OsFileOps):
-    """Raises EIO from write (or fsync) once armed, as a full or failing disk would."""
+    """Raises EIO from write, fsync or open once armed, as a full or failing disk would."""
 
     def __init__(self, on: str) -> None:
         self.on = on
         self.armed = False
         self.error = OSError(errno.EIO, "injected I/O error")
+
+    def open(self, path: Path, flags: int) -> int:
+        if self.armed and self.on == "open":
+            raise self.error
+        return super().open(path, flags)
 
     def write(self, fd: int, data: memoryview) -> int:
         if self.armed and self.on == "write":
@@ -351,3 +356,65 @@ def test_journal_config_when_limits_invalid_raises(
 ) -> None:
     with pytest.raises(ValueError, match="must"):
         build(str(tmp_path))
+
+
+class ZeroWriteOps(OsFileOps):
+    """Once armed, reports that nothing was written (a naive write loop would spin forever)."""
+
+    armed = False
+
+    def write(self, fd: int, data: memoryview) -> int:
+        return 0 if self.armed else super().write(fd, data)
+
+
+def test_writer_when_os_write_returns_zero_fails_instead_of_spinning(tmp_path: Path) -> None:
+    ops = ZeroWriteOps()
+    writer = JournalWriter.open(JournalConfig(str(tmp_path)), file_ops=ops)
+    ops.armed = True
+
+    with pytest.raises(JournalWriteFailed, match="write returned 0"):
+        writer.append_sync(_records(1, 1))
+    with pytest.raises(JournalWriteFailed):
+        writer.close()
+
+
+def test_writer_when_torn_tail_found_truncates_durably_and_reports_it(tmp_path: Path) -> None:
+    # Arrange
+    with JournalWriter.open(JournalConfig(str(tmp_path))) as writer:
+        writer.append_sync(_records(1, 3))
+    segment = next((tmp_path / "journal").glob("*.log"))
+    segment.write_bytes(segment.read_bytes()[:-7])
+
+    # Act
+    with JournalWriter.open(JournalConfig(str(tmp_path))) as writer:
+        recovery = writer.recovery
+        writer.append_sync(_records(3, 1))
+
+    # Assert
+    assert (recovery.last_seq, recovery.torn_reason) == (2, "incomplete record")
+    assert recovery.torn_bytes == len(_records(3, 1)[0][2]) + 36 - 7
+    assert scan_journal(tmp_path).torn_bytes == 0
+
+
+def test_writer_when_roll_fails_poisons_writer_and_reopen_recovers(tmp_path: Path) -> None:
+    # Arrange
+    ops = FailingOps("open")
+    config = JournalConfig(str(tmp_path), segment_max_bytes=100)
+    writer = JournalWriter.open(config, file_ops=ops)
+    writer.append_sync(_records(1, 1))
+
+    # Act: the records reach the old segment, then creating the next one fails.
+    ops.armed = True
+    with pytest.raises(JournalWriteFailed) as caught:
+        writer.append_sync(_records(2, 2))
+    with pytest.raises(JournalWriteFailed):
+        writer.roll()
+    with pytest.raises(JournalWriteFailed):
+        writer.close()
+
+    # Assert
+    assert caught.value.error is ops.error
+    with JournalWriter.open(config) as reopened:
+        assert reopened.last_seq == 3
+        reopened.append_sync(_records(4, 1))
+    assert [r.seq for r in read_journal(tmp_path)] == [1, 2, 3, 4]

@@ -167,13 +167,21 @@ class OrderFlow(Settlement):
         if inst.kind == InstrumentKind.MARGIN:
             price = cmd.price if cmd.price is not None else risk.protection_price(
                 inst, cmd.stop_price or 0, is_buy)
-            return risk.margin_hold(inst, price, cmd.qty, cmd.reduce_only)
+            return risk.margin_hold(inst, self._margin_price(inst, price, is_buy), cmd.qty,
+                                    cmd.reduce_only)
         if not is_buy:
             return risk.sell_hold(inst, cmd.qty)
         if cmd.price is not None:
             return risk.buy_hold(inst, cmd.price, cmd.qty)
         return risk.buy_hold(inst, risk.protection_price(inst, cmd.stop_price or 0, True),
                              cmd.qty)
+
+    def _margin_price(self, inst: Instrument, price: int, is_buy: bool) -> int:
+        """Price to hold margin at: a sell may fill above its limit, up to the best bid."""
+        if is_buy:
+            return price
+        bid = self.books[inst.symbol].best_bid()
+        return price if bid is None or bid.price < price else bid.price
 
     # -- Matching ---------------------------------------------------------------------------
 
@@ -410,7 +418,8 @@ class OrderFlow(Settlement):
 
     def _hold_for_leaves(self, order: Order, inst: Instrument, price: int, leaves: int) -> int:
         if inst.kind == InstrumentKind.MARGIN:
-            return risk.margin_hold(inst, price, leaves, order.reduce_only)
+            return risk.margin_hold(inst, self._margin_price(inst, price, order.is_buy), leaves,
+                                    order.reduce_only)
         if order.is_buy:
             return risk.buy_hold(inst, price, leaves)
         return risk.sell_hold(inst, leaves)

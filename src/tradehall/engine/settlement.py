@@ -53,13 +53,16 @@ class Settlement:
         self._out: list[e.EngineEvent] = []
 
     def _affordable(self, order: Order, inst: Instrument, price: int, qty: int) -> int:
-        """Clip a fill to what a market order's hold can still pay for."""
-        if order.order_type != OrderType.MARKET:
-            return qty  # a priced hold covers every fill at that price or better
+        """Clip a taker's fill to what its hold can still pay for.
+
+        A priced spot hold covers every fill at that price or better, so only market buys
+        need the check. Margin and fees grow with the price, so a margin sell filling above
+        its limit may need more than it holds: margin takers are always checked.
+        """
         if inst.kind == InstrumentKind.MARGIN:
             return risk.affordable_lots(inst, price, order.held, inst.taker_ppm, qty,
                                         risk.margin_cost)
-        if not order.is_buy:
+        if order.order_type != OrderType.MARKET or not order.is_buy:
             return qty
         return risk.affordable_lots(inst, price, order.held, inst.taker_ppm, qty)
 

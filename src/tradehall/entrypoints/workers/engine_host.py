@@ -68,14 +68,16 @@ class EngineHost:
         """Recover the engine from the newest snapshot plus the journal, then open the writer."""
         root = Path(config.data_dir)
         root.mkdir(parents=True, exist_ok=True)
-        engine, snapshot_seq = _load_snapshot(root)
+        engine, snapshot_seq, chain_hash = _load_snapshot(root)
         scan = scan_journal(root)
         if scan.last_seq < snapshot_seq:
             raise JournalCorrupted(str(root), 0, f"journal ends at {scan.last_seq} before "
                                    f"snapshot {snapshot_seq}", scan.last_seq)
         replayed = 0
         seq = snapshot_seq
-        for record in read_journal(root, from_seq=snapshot_seq + 1):
+        # prev_hash ties the snapshot to the journal it continues: a foreign or stale snapshot
+        # is refused instead of silently replayed onto.
+        for record in read_journal(root, from_seq=snapshot_seq + 1, prev_hash=chain_hash):
             engine.apply(decode_command(record.payload), record.ts_ns)
             seq = record.seq
             replayed += 1
@@ -122,13 +124,13 @@ class EngineHost:
         self.close()
 
 
-def _load_snapshot(root: Path) -> tuple[MatchingEngine, int]:
+def _load_snapshot(root: Path) -> tuple[MatchingEngine, int, bytes | None]:
     snapshot = load_latest_snapshot(root)
     if snapshot is None:
-        return MatchingEngine(), 0
+        return MatchingEngine(), 0, None
     engine = restore(snapshot.payload)
     if hashlib.blake2b(encode_state(engine), digest_size=32).digest() != snapshot.state_hash:
         raise JournalCorrupted(str(snapshot.path), 0,
                                "restored state does not hash to the snapshot's state hash",
                                snapshot.seq)
-    return engine, snapshot.seq
+    return engine, snapshot.seq, snapshot.chain_hash

@@ -97,6 +97,9 @@ class JournalWriter:
         self._pending_records = 0
         self._queued = 0
         self._closed = False
+        self._committer_idle = False
+        self._max_pending = config.max_pending_records
+        self._segment_max_bytes = config.segment_max_bytes
         # Committer side, touched only by the committer thread until it is joined.
         self._fd: int | None = fd
         self._thread = threading.Thread(target=self._run, name="journal-committer", daemon=True)
@@ -157,19 +160,18 @@ class JournalWriter:
         count = len(records)
         if count == 0:
             raise ValueError("append needs at least one record")
-        limit = self._config.max_pending_records
         with self._lock:
-            self._raise_if_unusable()
-            while self._pending_records and self._pending_records + count > limit:
-                self._space.wait()
+            if self._closed or self._progress.error is not None:
                 self._raise_if_unusable()
+            if self._pending_records + count > self._max_pending:
+                self._wait_for_space_locked(count)
             first_seq = self._last_seq + 1
             data, last_hash = encode_batch(self._last_hash, first_seq, records)
             self._last_seq += count
             self._last_hash = last_hash
             self._segment_bytes += len(data)
             roll = None
-            if self._segment_bytes >= self._config.segment_max_bytes:
+            if self._segment_bytes >= self._segment_max_bytes:
                 roll = _Roll(self._last_seq + 1, last_hash)
                 self._segment_bytes = SEGMENT_HEADER_SIZE
             return self._enqueue_locked(_Entry(data, count, roll), first_seq)
@@ -232,6 +234,12 @@ class JournalWriter:
     ) -> None:
         self.close()
 
+    def _wait_for_space_locked(self, count: int) -> None:
+        # One append larger than the limit still goes through once nothing else is pending.
+        while self._pending_records and self._pending_records + count > self._max_pending:
+            self._space.wait()
+            self._raise_if_unusable()
+
     def _raise_if_unusable(self) -> None:
         if self._progress.error is not None:
             raise JournalWriteFailed(self._progress.error)
@@ -242,7 +250,9 @@ class JournalWriter:
         self._pending.append(entry)
         self._pending_records += entry.records
         self._queued += 1
-        self._work.notify()
+        # Notifying costs about a microsecond; skip it while the committer is busy anyway.
+        if self._committer_idle:
+            self._work.notify()
         return Ticket(self._progress, self._queued, first_seq, self._last_seq)
 
     # -- Committer thread --------------------------------------------------------------------
@@ -251,7 +261,9 @@ class JournalWriter:
         while True:
             with self._lock:
                 while not self._pending and not self._closed:
+                    self._committer_idle = True
                     self._work.wait()
+                    self._committer_idle = False
                 if not self._pending:
                     return
                 batch = self._take_batch_locked()

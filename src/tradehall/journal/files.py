@@ -79,6 +79,19 @@ def fsync_directory(ops: FileOps, directory: Path) -> None:
         ops.close(fd)
 
 
+def ensure_directory(ops: FileOps, directory: Path, *, durable: bool) -> None:
+    """Create `directory` and missing parents; if `durable`, fsync the parent of each new one."""
+    missing: list[Path] = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        if durable:
+            fsync_directory(ops, folder.parent)
+
+
 class DirectoryLock:
     """Hold an exclusive advisory lock on `directory/LOCK` until `release()`."""
 

@@ -24,7 +24,13 @@ from typing import NamedTuple
 
 from tradehall.journal.codec import HASH_SIZE
 from tradehall.journal.errors import JournalCorrupted
-from tradehall.journal.files import FileOps, OsFileOps, fsync_directory, write_all
+from tradehall.journal.files import (
+    FileOps,
+    OsFileOps,
+    ensure_directory,
+    fsync_directory,
+    write_all,
+)
 
 SNAPSHOTS_SUBDIR = "snapshots"
 SNAPSHOT_MAGIC = b"THS1"
@@ -105,7 +111,7 @@ def write_snapshot(
         raise ValueError("need seq >= 0, a 16-byte chain hash and a state hash under 64 KiB")
     ops = file_ops if file_ops is not None else OsFileOps()
     folder = snapshots_directory(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_directory(ops, folder, durable=True)
     final = folder / snapshot_file_name(seq)
     temporary = folder / f".{final.name}.tmp"
     head = _HEADER.pack(

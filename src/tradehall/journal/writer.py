@@ -27,7 +27,14 @@ from tradehall.journal.codec import (
     segment_file_name,
 )
 from tradehall.journal.errors import JournalWriteFailed
-from tradehall.journal.files import DirectoryLock, FileOps, OsFileOps, fsync_directory, write_all
+from tradehall.journal.files import (
+    DirectoryLock,
+    FileOps,
+    OsFileOps,
+    ensure_directory,
+    fsync_directory,
+    write_all,
+)
 from tradehall.journal.reader import ScanResult, scan_journal, segments_directory
 from tradehall.journal.ticket import CommitProgress, Ticket
 
@@ -118,7 +125,7 @@ class JournalWriter:
         """
         ops = file_ops if file_ops is not None else OsFileOps()
         folder = segments_directory(config.directory)
-        folder.mkdir(parents=True, exist_ok=True)
+        ensure_directory(ops, folder, durable=config.fsync)
         lock = DirectoryLock(folder)
         try:
             scan = scan_journal(config.directory)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -258,9 +259,12 @@ def test_writer_when_too_much_pending_blocks_producer(tmp_path: Path) -> None:
 
         # Act
         producer.start()
-        producer.join(timeout=0.3)
+        deadline = time.monotonic() + 10
+        while writer.last_seq < 5 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        producer.join(timeout=0.2)
 
-        # Assert
+        # Assert: 1 record in the stuck fsync, 4 pending, the 6th append blocked.
         assert producer.is_alive()
         assert writer.last_seq == 5
         ops.gate.set()

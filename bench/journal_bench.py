@@ -34,15 +34,18 @@ from tradehall.journal import JournalConfig, JournalWriter, OsFileOps, Ticket, r
 
 
 class CountingOps(OsFileOps):
-    """Counts fsync calls so the table can show the mean group size."""
+    """Counts and times fsync calls: the mean group size and the disk's worst stall."""
 
     def __init__(self) -> None:
         self.fsyncs = 0
+        self.slowest_fsync_ns = 0
 
     def fsync(self, fd: int) -> None:
-        """Fsync and count it."""
-        self.fsyncs += 1
+        """Fsync, counting and timing it."""
+        start = time.perf_counter_ns()
         super().fsync(fd)
+        self.fsyncs += 1
+        self.slowest_fsync_ns = max(self.slowest_fsync_ns, time.perf_counter_ns() - start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,7 @@ class CaseResult:
     seconds: float
     latencies_ns: array[int]
     fsyncs: int
+    slowest_fsync_ns: int
 
 
 def run_batch(root: Path, fsync: bool, batch: int, budget_s: float, payload: bytes) -> CaseResult:
@@ -75,7 +79,10 @@ def run_batch(root: Path, fsync: bool, batch: int, budget_s: float, payload: byt
             latencies.append(done - now)
             now = done
         elapsed = (now - start) / 1e9
-    return CaseResult(f"batch {batch}", fsync, seq, elapsed, latencies, ops.fsyncs - fsyncs_at_open)
+    fsyncs = ops.fsyncs - fsyncs_at_open
+    return CaseResult(
+        f"batch {batch}", fsync, seq, elapsed, latencies, fsyncs, ops.slowest_fsync_ns
+    )
 
 
 def run_adaptive(
@@ -120,7 +127,8 @@ def run_adaptive(
         waiter.join()
         elapsed = (time.perf_counter_ns() - start) / 1e9
     mode = f"adapt {'max' if rate is None else f'{rate // 1000}k'}"
-    return CaseResult(mode, fsync, seq, elapsed, latencies, ops.fsyncs - fsyncs_at_open)
+    fsyncs = ops.fsyncs - fsyncs_at_open
+    return CaseResult(mode, fsync, seq, elapsed, latencies, fsyncs, ops.slowest_fsync_ns)
 
 
 def run_replay(root: Path) -> tuple[int, float]:
@@ -142,10 +150,11 @@ def format_row(result: CaseResult) -> str:
     lat = sorted(result.latencies_ns)
     rate = result.records / result.seconds if result.seconds else 0.0
     per_sync = f"{result.records / result.fsyncs:9.1f}" if result.fsyncs else f"{'-':>9}"
+    slowest = f"{result.slowest_fsync_ns / 1e6:12.1f}" if result.fsyncs else f"{'-':>12}"
     return (
         f"{result.mode:<10} {'on' if result.fsync else 'off':<5} {result.records:>9} "
         f"{result.seconds:>7.2f} {rate:>11,.0f} {percentile(lat, 0.50) / 1e3:>10.1f} "
-        f"{percentile(lat, 0.99) / 1e3:>10.1f} {per_sync}"
+        f"{percentile(lat, 0.99) / 1e3:>10.1f} {per_sync} {slowest}"
     )
 
 
@@ -181,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     rates = [None if r == "max" else int(r) for r in args.rates.split(",") if r]
     header = (
         f"{'mode':<10} {'fsync':<5} {'records':>9} {'seconds':>7} {'records/s':>11} "
-        f"{'p50 ack us':>10} {'p99 ack us':>10} {'rec/fsync':>9}"
+        f"{'p50 ack us':>10} {'p99 ack us':>10} {'rec/fsync':>9} {'max fsync ms':>12}"
     )
     print(header)
     print("-" * len(header))
@@ -199,12 +208,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(format_row(result), flush=True)
                 if largest is None or result.records > largest[0]:
                     largest = (result.records, root)
+        print(f"peak RSS before replay: {peak_rss_mib():.1f} MiB")
         if largest is not None:
             count, seconds = run_replay(largest[1])
             print(f"{'replay':<10} {'-':<5} {count:>9} {seconds:>7.2f} {count / seconds:>11,.0f}")
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"peak RSS: {peak_kib / 1024:.1f} MiB")
+    # Replay maps each segment; its touched page-cache pages count in RSS while mapped.
+    print(f"peak RSS after replay: {peak_rss_mib():.1f} MiB")
     return 0
+
+
+def peak_rss_mib() -> float:
+    """Return the process's peak resident set size so far (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

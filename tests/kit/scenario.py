@@ -194,6 +194,16 @@ def command_rejected(command: str, reason: str, **fields: object) -> Expect:
     return ev("command_rejected", command=command, reason=reason, **fields)
 
 
+def deposited(account: AccountId, amount: int, **fields: object) -> Expect:
+    """Expect Deposited."""
+    return ev("deposited", account=account, amount=amount, **fields)
+
+
+def withdrawn(account: AccountId, amount: int, **fields: object) -> Expect:
+    """Expect Withdrawn."""
+    return ev("withdrawn", account=account, amount=amount, **fields)
+
+
 def position(account: AccountId, net_qty: int, **fields: object) -> Expect:
     """Expect PositionChanged for an account."""
     return ev("position_changed", account=account, net_qty=net_qty, **fields)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
+import pytest
 
 from tests.kit.factories import T0, make_engine
 from tests.kit.invariants import check_engine
@@ -72,9 +73,17 @@ class Scenario:
     instruments: Sequence[InstrumentSpec] | None = None
     deposits: Mapping[AssetCode, int] | None = None
     accounts: Sequence[AccountId] | None = None
+    known_bug: str | None = None  # marks the table xfail (strict) until the bug is fixed
 
     def __str__(self) -> str:
         return self.name
+
+
+def scenario_params(scenarios: Sequence[Scenario]) -> list[Any]:
+    """Return pytest params for scenario tables, known bugs marked strict xfail."""
+    return [pytest.param(s, id=s.name, marks=[pytest.mark.xfail(reason=s.known_bug,
+                                                                 strict=True)])
+            if s.known_bug else pytest.param(s, id=s.name) for s in scenarios]
 
 
 def at(ts: int, command: c.EngineCommand) -> Timed:

@@ -32,6 +32,7 @@ from tests.kit.scenario import (
     command_rejected,
     deposited,
     run_scenario,
+    scenario_params,
     trade,
 )
 from tradehall.engine.matcher import BookFactory
@@ -154,7 +155,7 @@ SCENARIOS = [
 ]
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+@pytest.mark.parametrize("scenario", scenario_params(SCENARIOS))
 def test_amend_cancel_scenario_when_run_on_each_book_emits_table_events(
         scenario: Scenario, book_factory: BookFactory) -> None:
     run_scenario(scenario, book_factory)

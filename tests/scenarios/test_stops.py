@@ -28,6 +28,7 @@ from tests.kit.scenario import (
     canceled,
     expired,
     run_scenario,
+    scenario_params,
     trade,
     triggered,
 )
@@ -145,7 +146,7 @@ SCENARIOS = [
 ]
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+@pytest.mark.parametrize("scenario", scenario_params(SCENARIOS))
 def test_stop_scenario_when_run_on_each_book_emits_table_events(
         scenario: Scenario, book_factory: BookFactory) -> None:
     run_scenario(scenario, book_factory)

@@ -13,6 +13,7 @@ from tests.kit.scenario import (
     accepted,
     canceled,
     run_scenario,
+    scenario_params,
     trade,
 )
 from tradehall.engine.matcher import BookFactory
@@ -115,7 +116,7 @@ SCENARIOS = [
 ]
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+@pytest.mark.parametrize("scenario", scenario_params(SCENARIOS))
 def test_stp_scenario_when_run_on_each_book_emits_table_events(
         scenario: Scenario, book_factory: BookFactory) -> None:
     run_scenario(scenario, book_factory)

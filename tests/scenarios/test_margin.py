@@ -41,7 +41,6 @@ from tradehall.kernel.ids import CLEARING_ACCOUNT
 
 FUNDS = DEFAULT_DEPOSITS[USD]
 # Tables marked with a known bug are strict xfail until the engine is fixed.
-BUG_REDUCE_ONLY_CLIP = "a reduce-only margin taker is clipped as if every lot opened margin"
 BUG_STOP_SELL_CLIP = "a triggered margin stop sell filling above its hold price is clipped"
 BUG_ZERO_HOLD = "a reduce-only order that needs no funds is rejected as insufficient_funds"
 WITH_FEES = [make_margin_instrument(maker_fee="0.001", taker_fee="0.002")]
@@ -127,7 +126,7 @@ SCENARIOS = [
             trade(10, 100_00, maker="c1", taker="a2", taker_fee=2_00, taker_leaves_qty=0),
         ]),
         BalanceIs(ALICE, USD, available=FUNDS - 3_00, held=0),
-    ], instruments=WITH_FEES, known_bug=BUG_REDUCE_ONLY_CLIP),
+    ], instruments=WITH_FEES),
     Scenario("market_reduce_only_closes_when_all_cash_is_margin", [
         (buy(ALICE, "a1", 10, 100_00, symbol=P), [accepted("a1", held=100_00)]),
         (sell(BOB, "b1", 10, 100_00, symbol=P), [
@@ -142,7 +141,7 @@ SCENARIOS = [
             trade(10, 100_00, maker="c1", taker="a2"),
         ]),
         BalanceIs(ALICE, USD, available=100_00, held=0),
-    ], deposits={USD: 100_00}, known_bug=BUG_REDUCE_ONLY_CLIP + "; " + BUG_ZERO_HOLD),
+    ], deposits={USD: 100_00}, known_bug=BUG_ZERO_HOLD),
     Scenario("resting_reduce_only_is_canceled_once_its_position_is_gone", [
         (buy(ALICE, "a1", 5, 100_00, symbol=P), [accepted("a1")]),
         (sell(BOB, "b1", 5, 100_00, symbol=P), [

@@ -71,7 +71,9 @@ def margin_hold(inst: Instrument, price: int, lots: int, reduce_only: bool) -> i
     return -(-notional * inst.margin_ppm // PPM) + fee
 
 
-def margin_cost(inst: Instrument, price: int, lots: int, fee_ppm: int) -> int:
-    """Worst-case quote units a margin fill of `lots` at `price` consumes (margin plus fee)."""
+def margin_cost(inst: Instrument, price: int, lots: int, fee_ppm: int, closing: int = 0) -> int:
+    """Worst-case quote units a margin fill of `lots` at `price` consumes: margin for the lots
+    beyond the first `closing` (those reduce a position and need none), plus the fee."""
     notional = inst.notional_floor(price, lots)
-    return -(-notional * inst.margin_ppm // PPM) + notional * fee_ppm // PPM
+    opening = inst.notional_floor(price, max(0, lots - closing))
+    return -(-opening * inst.margin_ppm // PPM) + notional * fee_ppm // PPM

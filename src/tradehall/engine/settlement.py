@@ -9,6 +9,7 @@ clearing account. Every movement is a balanced pair of postings. No I/O.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from tradehall.engine import risk
@@ -60,8 +61,9 @@ class Settlement:
         its limit may need more than it holds: margin takers are always checked.
         """
         if inst.kind == InstrumentKind.MARGIN:
-            return risk.affordable_lots(inst, price, order.held, inst.taker_ppm, qty,
-                                        risk.margin_cost)
+            # Lots that reduce the position release margin instead of taking it.
+            cost = partial(risk.margin_cost, closing=self._reducible(order, inst))
+            return risk.affordable_lots(inst, price, order.held, inst.taker_ppm, qty, cost)
         if order.order_type != OrderType.MARKET or not order.is_buy:
             return qty
         return risk.affordable_lots(inst, price, order.held, inst.taker_ppm, qty)

@@ -41,7 +41,6 @@ from tradehall.kernel.ids import CLEARING_ACCOUNT
 
 FUNDS = DEFAULT_DEPOSITS[USD]
 # Tables marked with a known bug are strict xfail until the engine is fixed.
-BUG_STOP_SELL_CLIP = "a triggered margin stop sell filling above its hold price is clipped"
 BUG_ZERO_HOLD = "a reduce-only order that needs no funds is rejected as insufficient_funds"
 WITH_FEES = [make_margin_instrument(maker_fee="0.001", taker_fee="0.002")]
 P = PERP
@@ -204,7 +203,7 @@ SCENARIOS = [
             trade(4, 99_50, maker="b1", taker="s1", taker_leaves_qty=0),
         ]),
         BalanceIs(ALICE, USD, available=FUNDS - 39_80, held=39_80),
-    ], known_bug=BUG_STOP_SELL_CLIP),
+    ]),
 ]
 
 

@@ -58,12 +58,19 @@ class Settlement:
 
         A priced spot hold covers every fill at that price or better, so only market buys
         need the check. Margin and fees grow with the price, so a margin sell filling above
-        its limit may need more than it holds: margin takers are always checked.
+        the price it held at (a stop triggered above its collar) may need more than it holds:
+        margin takers are always checked, and first top their hold up from available.
         """
         if inst.kind == InstrumentKind.MARGIN:
             # Lots that reduce the position release margin instead of taking it.
             cost = partial(risk.margin_cost, closing=self._reducible(order, inst))
-            return risk.affordable_lots(inst, price, order.held, inst.taker_ppm, qty, cost)
+            budget = order.held + order.hold.available
+            lots = risk.affordable_lots(inst, price, budget, inst.taker_ppm, qty, cost)
+            extra = cost(inst, price, lots, inst.taker_ppm) - order.held
+            if extra > 0:
+                self.ledger.hold(order.hold, extra)
+                order.held += extra
+            return lots
         if order.order_type != OrderType.MARKET or not order.is_buy:
             return qty
         return risk.affordable_lots(inst, price, order.held, inst.taker_ppm, qty)

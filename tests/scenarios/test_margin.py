@@ -40,8 +40,6 @@ from tradehall.engine.matcher import BookFactory
 from tradehall.kernel.ids import CLEARING_ACCOUNT
 
 FUNDS = DEFAULT_DEPOSITS[USD]
-# Tables marked with a known bug are strict xfail until the engine is fixed.
-BUG_ZERO_HOLD = "a reduce-only order that needs no funds is rejected as insufficient_funds"
 WITH_FEES = [make_margin_instrument(maker_fee="0.001", taker_fee="0.002")]
 P = PERP
 
@@ -111,7 +109,7 @@ SCENARIOS = [
             trade(5, 99_00, maker="r4", taker="c1"),
         ]),
         BalanceIs(ALICE, USD, available=FUNDS + 5_00, held=0),
-    ], known_bug=BUG_ZERO_HOLD),
+    ]),
     Scenario("reduce_only_taker_closes_paying_only_its_fee", [
         (buy(ALICE, "a1", 10, 100_00, symbol=P), [accepted("a1", held=102_00)]),
         (sell(BOB, "b1", 10, 100_00, symbol=P), [
@@ -140,7 +138,7 @@ SCENARIOS = [
             trade(10, 100_00, maker="c1", taker="a2"),
         ]),
         BalanceIs(ALICE, USD, available=100_00, held=0),
-    ], deposits={USD: 100_00}, known_bug=BUG_ZERO_HOLD),
+    ], deposits={USD: 100_00}),
     Scenario("resting_reduce_only_is_canceled_once_its_position_is_gone", [
         (buy(ALICE, "a1", 5, 100_00, symbol=P), [accepted("a1")]),
         (sell(BOB, "b1", 5, 100_00, symbol=P), [

@@ -52,7 +52,6 @@ from tradehall.trading.model import InstrumentStatus, OrderType, Side
 FUNDS = DEFAULT_DEPOSITS[USD]
 # Tables marked with a known bug are strict xfail until the engine is fixed.
 BUG_AMEND_STATUS = "amend ignores the instrument status (reprices into trades during a halt)"
-BUG_ZERO_HOLD = "a reduce-only order that needs no funds is rejected as insufficient_funds"
 BUG_AMEND_MIN_QTY = "amend accepts a quantity below the instrument minimum"
 ERIN = AccountId("erin")  # starts with nothing
 HALTED, CLOSE_ONLY, TRADING = (InstrumentStatus.HALTED, InstrumentStatus.CLOSE_ONLY,
@@ -149,7 +148,7 @@ SCENARIOS = [
         IsOpen(CAROL, "c1"),
         (sell(ALICE, "a4", 1, 100_00, reduce_only=True), [
             rejected("a4", "reduce_only_not_supported")]),
-    ], known_bug=BUG_AMEND_STATUS + "; " + BUG_ZERO_HOLD),
+    ], known_bug=BUG_AMEND_STATUS),
     Scenario("price_band_limits_prices_around_the_last_trade", [
         (buy(ALICE, "a0", 1, 50_00), [accepted("a0")]),  # no last trade yet: no band
         (sell(BOB, "b0", 1, 100_00), [accepted("b0")]),

@@ -129,7 +129,8 @@ class OrderFlow(Settlement):
         existing = self.ledger.peek(cmd.account, hold_asset)
         available = 0 if existing is None else existing.available
         amount = self._hold_amount(cmd, inst, is_buy, available)
-        if existing is None or amount <= 0 or amount > available:
+        # A reduce-only order may need nothing (no fee to pay); any other order needs funds.
+        if existing is None or amount > available or (amount <= 0 and not cmd.reduce_only):
             scale = self.assets[hold_asset].scale
             self._reject(cmd, ("insufficient_funds",
                                f"order needs {format_units(amount, step_for_scale(scale))} "

@@ -51,7 +51,6 @@ from tradehall.trading.model import InstrumentStatus, OrderType, Side
 
 FUNDS = DEFAULT_DEPOSITS[USD]
 # Tables marked with a known bug are strict xfail until the engine is fixed.
-BUG_AMEND_STATUS = "amend ignores the instrument status (reprices into trades during a halt)"
 BUG_AMEND_MIN_QTY = "amend accepts a quantity below the instrument minimum"
 ERIN = AccountId("erin")  # starts with nothing
 HALTED, CLOSE_ONLY, TRADING = (InstrumentStatus.HALTED, InstrumentStatus.CLOSE_ONLY,
@@ -127,7 +126,7 @@ SCENARIOS = [
         (cancel(BOB, "b1"), [canceled("b1", "requested")]),
         (set_status(SPOT, TRADING), [ev("instrument_status_changed", status="trading")]),
         (sell(CAROL, "c2", 1, 99_00), [accepted("c2"), trade(1, 99_00, maker="a1", taker="c2")]),
-    ], known_bug=BUG_AMEND_STATUS),
+    ]),
     Scenario("close_only_instrument_accepts_only_reduce_only_orders", [
         (buy(ALICE, "a1", 2, 100_00, symbol=PERP), [accepted("a1")]),
         (sell(BOB, "b1", 2, 100_00, symbol=PERP), [
@@ -148,7 +147,7 @@ SCENARIOS = [
         IsOpen(CAROL, "c1"),
         (sell(ALICE, "a4", 1, 100_00, reduce_only=True), [
             rejected("a4", "reduce_only_not_supported")]),
-    ], known_bug=BUG_AMEND_STATUS),
+    ]),
     Scenario("price_band_limits_prices_around_the_last_trade", [
         (buy(ALICE, "a0", 1, 50_00), [accepted("a0")]),  # no last trade yet: no band
         (sell(BOB, "b0", 1, 100_00), [accepted("b0")]),

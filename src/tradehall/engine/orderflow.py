@@ -404,10 +404,10 @@ class OrderFlow(Settlement):
         if cmd.qty is None and cmd.price is None:
             return ("nothing_to_amend", "give a new qty, a new price, or both")
         inst = self.instruments[order.command.symbol]
-        if cmd.qty is not None and cmd.qty <= order.filled:
-            return ("qty_not_above_filled", "the new quantity must exceed the filled quantity")
-        if cmd.qty is not None and inst.max_lots and cmd.qty > inst.max_lots:
-            return ("qty_above_maximum", f"quantity must be at most {inst.max_lots} lots")
+        reason = self._check_amend_qty(cmd, order, inst) or self._check_amend_status(
+            cmd, order, inst)
+        if reason is not None:
+            return reason
         if cmd.price is not None:
             if not 0 < cmd.price <= MAX_PRICE_TICKS:
                 return ("invalid_price", "price is out of range")
@@ -415,6 +415,31 @@ class OrderFlow(Settlement):
                 return ("price_out_of_band", "price is outside the instrument's band")
             if order.post_only and self._crosses(inst, order.is_buy, cmd.price):
                 return ("post_only_would_cross", "a post-only order must not trade")
+        return None
+
+    @staticmethod
+    def _check_amend_qty(cmd: c.AmendOrder, order: Order, inst: Instrument) -> Reason | None:
+        if cmd.qty is None:
+            return None
+        if cmd.qty <= order.filled:
+            return ("qty_not_above_filled", "the new quantity must exceed the filled quantity")
+        if inst.max_lots and cmd.qty > inst.max_lots:
+            return ("qty_above_maximum", f"quantity must be at most {inst.max_lots} lots")
+        return None
+
+    @staticmethod
+    def _check_amend_status(cmd: c.AmendOrder, order: Order, inst: Instrument) -> Reason | None:
+        # A price change or a larger quantity is a new order in all but name; shrinking an
+        # order only takes risk away, so it stays allowed as cancel does.
+        grows = (cmd.price is not None and cmd.price != order.price) or (
+            cmd.qty is not None and cmd.qty - order.filled > order.leaves)
+        if not grows:
+            return None
+        if inst.status == InstrumentStatus.HALTED:
+            return ("instrument_halted", f"{inst.symbol} is halted: orders may only shrink")
+        if inst.status == InstrumentStatus.CLOSE_ONLY and not order.reduce_only:
+            return ("instrument_close_only",
+                    f"{inst.symbol} is close-only: orders may only shrink")
         return None
 
     def _hold_for_leaves(self, order: Order, inst: Instrument, price: int, leaves: int) -> int:

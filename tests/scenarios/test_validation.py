@@ -50,8 +50,6 @@ from tradehall.kernel.ids import FEE_ACCOUNT, AccountId, AssetCode
 from tradehall.trading.model import InstrumentStatus, OrderType, Side
 
 FUNDS = DEFAULT_DEPOSITS[USD]
-# Tables marked with a known bug are strict xfail until the engine is fixed.
-BUG_AMEND_MIN_QTY = "amend accepts a quantity below the instrument minimum"
 ERIN = AccountId("erin")  # starts with nothing
 HALTED, CLOSE_ONLY, TRADING = (InstrumentStatus.HALTED, InstrumentStatus.CLOSE_ONLY,
                                InstrumentStatus.TRADING)
@@ -181,7 +179,7 @@ SCENARIOS = [
         (amend(ALICE, "a3", qty=1), [command_rejected("amend_order", "qty_below_minimum")]),
         UNCHANGED,
         (amend(ALICE, "a4", qty=3), [amended("a4", remaining_qty=3)]),
-    ], instruments=[make_instrument(min_qty="2", max_qty="100")], known_bug=BUG_AMEND_MIN_QTY),
+    ], instruments=[make_instrument(min_qty="2", max_qty="100")]),
     Scenario("malformed_orders_are_rejected_with_a_reason", [
         (buy(FEE_ACCOUNT, "x1", 1, 100_00), [rejected("x1", "invalid_account")]),
         (buy(ALICE, "", 1, 100_00), [rejected("", "invalid_client_order_id")]),

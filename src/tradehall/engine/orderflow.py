@@ -423,6 +423,8 @@ class OrderFlow(Settlement):
             return None
         if cmd.qty <= order.filled:
             return ("qty_not_above_filled", "the new quantity must exceed the filled quantity")
+        if cmd.qty < inst.min_lots:
+            return ("qty_below_minimum", f"quantity must be at least {inst.min_lots} lots")
         if inst.max_lots and cmd.qty > inst.max_lots:
             return ("qty_above_maximum", f"quantity must be at most {inst.max_lots} lots")
         return None

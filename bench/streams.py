@@ -79,6 +79,7 @@ class StreamStats:
     warm_levels: int = 0
     warm_resting: int = 0
     end_mid_ticks: int = 0
+    kind_of: list[str] = field(default_factory=list)  # per measured command, in order
 
     @property
     def fills_per_command(self) -> float:
@@ -176,6 +177,7 @@ class OrderCrowd:
         if stats is not None:
             stats.commands += 1
             stats.kinds[kind] = stats.kinds.get(kind, 0) + 1
+            stats.kind_of.append(kind)
             for event in events:
                 if isinstance(event, e.Trade):
                     stats.fills += 1

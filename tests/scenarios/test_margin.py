@@ -174,7 +174,7 @@ SCENARIOS = [
         (buy(ERIN, "e2", 3, symbol=P, tif=FOK), [
             accepted("e2"), position(BOB, -3), position(ERIN, 3),
             trade(3, 100_00, maker="b1", taker="e2")]),
-    ], ),
+    ], known_bug=BUG_FOK_FUNDS),
     Scenario("fok_does_not_count_a_reduce_only_maker_whose_position_is_gone", [
         (buy(ALICE, "a1", 2, 100_00, symbol=P), [accepted("a1")]),
         (sell(BOB, "b1", 2, 100_00, symbol=P), [
@@ -191,7 +191,7 @@ SCENARIOS = [
         (buy(CAROL, "c2", 3, 101_00, symbol=P, tif=FOK), [
             accepted("c2"), canceled("c2", "fok_unfillable", remaining_qty=3)]),
         BookIs(P, asks=[(101_00, [("r1", 2), ("d1", 1)])]),
-    ], ),
+    ], known_bug=BUG_FOK_FUNDS),
     Scenario("margin_is_held_while_resting_moved_to_the_position_on_fill_released_on_cancel", [
         (buy(ALICE, "a1", 10, 100_00, symbol=P), [accepted("a1", held=100_00)]),
         BalanceIs(ALICE, USD, available=FUNDS - 100_00, held=100_00),
@@ -202,7 +202,7 @@ SCENARIOS = [
         (cancel(ALICE, "a1"), [canceled("a1", "requested", remaining_qty=6)]),
         BalanceIs(ALICE, USD, available=FUNDS - 40_00, held=40_00),
         BalanceIs(ALICE, XYZ, available=DEFAULT_DEPOSITS[XYZ], held=0),
-    ], known_bug=BUG_FOK_FUNDS),
+    ]),
     Scenario("margin_sell_filling_above_its_limit_holds_at_the_best_bid", [
         (buy(BOB, "b1", 5, 120_00, symbol=P), [accepted("b1")]),
         (sell(ALICE, "a1", 5, 100_00, symbol=P), [
@@ -220,7 +220,7 @@ SCENARIOS = [
             position(CAROL, -5, margin=60_00),
             trade(5, 120_00, maker="d1", taker="c1"),
         ]),
-    ], known_bug=BUG_FOK_FUNDS),
+    ]),
     Scenario("triggered_margin_stop_sell_filling_above_its_hold_price_fills_in_full", [
         # No bid yet: the stop holds at its stop less the collar, 4 * 95.00 * 10%.
         (sell(ALICE, "s1", 4, stop=100_00, symbol=P), [accepted("s1", held=38_00)]),

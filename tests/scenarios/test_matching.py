@@ -177,7 +177,7 @@ SCENARIOS = [
         BalanceIs(ERIN, USD, available=300_00, held=0),
         (buy(ERIN, "e2", 3, tif=FOK), [
             accepted("e2"), trade(3, 100_00, maker="b1", taker="e2", taker_leaves_qty=0)]),
-    ], ),
+    ], known_bug=BUG_FOK_FUNDS),
     Scenario("post_only_rests_or_is_rejected_when_it_would_cross", [
         (sell(BOB, "b1", 2, 100_00), [accepted("b1")]),
         (buy(ALICE, "a1", 1, 100_00, post_only=True), [
@@ -190,7 +190,7 @@ SCENARIOS = [
             rejected("a3", "invalid_post_only")]),
         (buy(ALICE, "a4", 1, post_only=True), [rejected("a4", "invalid_post_only")]),
         BookIs(SPOT, bids=[(99_99, [("a2", 1)])], asks=[(100_00, [("b1", 2)])]),
-    ], known_bug=BUG_FOK_FUNDS),
+    ]),
     Scenario("day_order_expires_at_utc_midnight_gtc_stays", [
         (buy(ALICE, "a1", 1, 99_00), [accepted("a1", time_in_force="gtc")]),
         (buy(ALICE, "a2", 2, 98_00, tif=DAY), [accepted("a2", time_in_force="day")]),

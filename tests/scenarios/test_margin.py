@@ -44,8 +44,6 @@ from tradehall.trading.model import TimeInForce
 
 FUNDS = DEFAULT_DEPOSITS[USD]
 ERIN = AccountId("erin")
-# Tables marked with a known bug are strict xfail until the engine is fixed.
-BUG_FOK_FUNDS = "a FOK order fills in part when funds or stale reduce-only makers fall short"
 WITH_FEES = [make_margin_instrument(maker_fee="0.001", taker_fee="0.002")]
 P = PERP
 FOK = TimeInForce.FOK
@@ -174,7 +172,7 @@ SCENARIOS = [
         (buy(ERIN, "e2", 3, symbol=P, tif=FOK), [
             accepted("e2"), position(BOB, -3), position(ERIN, 3),
             trade(3, 100_00, maker="b1", taker="e2")]),
-    ], known_bug=BUG_FOK_FUNDS),
+    ]),
     Scenario("fok_does_not_count_a_reduce_only_maker_whose_position_is_gone", [
         (buy(ALICE, "a1", 2, 100_00, symbol=P), [accepted("a1")]),
         (sell(BOB, "b1", 2, 100_00, symbol=P), [
@@ -191,7 +189,7 @@ SCENARIOS = [
         (buy(CAROL, "c2", 3, 101_00, symbol=P, tif=FOK), [
             accepted("c2"), canceled("c2", "fok_unfillable", remaining_qty=3)]),
         BookIs(P, asks=[(101_00, [("r1", 2), ("d1", 1)])]),
-    ], known_bug=BUG_FOK_FUNDS),
+    ]),
     Scenario("margin_is_held_while_resting_moved_to_the_position_on_fill_released_on_cancel", [
         (buy(ALICE, "a1", 10, 100_00, symbol=P), [accepted("a1", held=100_00)]),
         BalanceIs(ALICE, USD, available=FUNDS - 100_00, held=100_00),

@@ -42,8 +42,6 @@ from tradehall.trading.model import TimeInForce
 
 FUNDS = DEFAULT_DEPOSITS[USD]
 ERIN = AccountId("erin")
-# Tables marked with a known bug are strict xfail until the engine is fixed.
-BUG_FOK_FUNDS = "a FOK order fills in part when funds or stale reduce-only makers fall short"
 IOC, FOK, DAY = TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY
 
 SCENARIOS = [
@@ -177,7 +175,7 @@ SCENARIOS = [
         BalanceIs(ERIN, USD, available=300_00, held=0),
         (buy(ERIN, "e2", 3, tif=FOK), [
             accepted("e2"), trade(3, 100_00, maker="b1", taker="e2", taker_leaves_qty=0)]),
-    ], known_bug=BUG_FOK_FUNDS),
+    ]),
     Scenario("post_only_rests_or_is_rejected_when_it_would_cross", [
         (sell(BOB, "b1", 2, 100_00), [accepted("b1")]),
         (buy(ALICE, "a1", 1, 100_00, post_only=True), [

@@ -189,7 +189,8 @@ class OrderFlow(Settlement):
     def _execute(self, order: Order, inst: Instrument, limit: int | None, ts: int) -> None:
         """Match an incoming order, then rest, cancel or finish what is left of it."""
         book = self.books[inst.symbol]
-        if order.time_in_force == TimeInForce.FOK and not self._fillable(order, book, limit):
+        if order.time_in_force == TimeInForce.FOK and not self._fillable(order, inst, book,
+                                                                         limit):
             self._cancel_order(order, "fok_unfillable")
         else:
             self._match(order, inst, book, limit)
@@ -247,9 +248,17 @@ class OrderFlow(Settlement):
             return True
         return False
 
-    def _fillable(self, order: Order, book: Any, limit: int | None) -> bool:
-        """Whether a FOK order can fill completely now (own orders per its STP mode)."""
+    def _fillable(self, order: Order, inst: Instrument, book: Any, limit: int | None) -> bool:
+        """Whether a FOK order can fill completely now.
+
+        Walks the book as `_match` will: own orders per its STP mode, reduce-only makers only
+        up to what their positions can still reduce, and, where fills are paid as they happen
+        (market buys, margin), only as far as the funds `_affordable` allows.
+        """
         need = order.leaves
+        budget = self._fok_budget(order, inst)
+        closing = self._reducible(order, inst)
+        makers_left: dict[AccountId, int] = {}
         for level in book.levels(not order.is_buy):
             price = level.price
             if limit is not None and (price > limit if order.is_buy else price < limit):
@@ -259,10 +268,45 @@ class OrderFlow(Settlement):
                     if order.stp == SelfTradePrevention.CANCEL_OLDEST:
                         continue
                     return False
-                need -= maker.leaves
+                lots = self._maker_lots(maker, inst, min(need, maker.leaves), makers_left)
+                if budget is not None:
+                    budget -= self._taker_cost(inst, price, lots, closing)
+                    if budget < 0:
+                        return False
+                    closing = max(0, closing - lots)
+                need -= lots
                 if need <= 0:
                     return True
         return False
+
+    @staticmethod
+    def _fok_budget(order: Order, inst: Instrument) -> int | None:
+        # What a FOK taker's fills may spend, or None when its hold covers any fill.
+        if inst.kind == InstrumentKind.MARGIN:
+            return order.held + order.hold.available
+        if order.order_type == OrderType.MARKET and order.is_buy:
+            return order.held
+        return None
+
+    @staticmethod
+    def _taker_cost(inst: Instrument, price: int, lots: int, closing: int) -> int:
+        if inst.kind == InstrumentKind.MARGIN:
+            return risk.margin_cost(inst, price, lots, inst.taker_ppm, closing)
+        return risk.spot_cost(inst, price, lots, inst.taker_ppm)
+
+    def _maker_lots(self, maker: Order, inst: Instrument, lots: int,
+                    left: dict[AccountId, int]) -> int:
+        # Each fill of an account's makers reduces its position in turn; a reduce-only maker
+        # trades only while something is left to reduce.
+        if inst.kind != InstrumentKind.MARGIN:
+            return lots
+        reducible = left.get(maker.account)
+        if reducible is None:
+            reducible = self._reducible(maker, inst)
+        if maker.reduce_only:
+            lots = min(lots, reducible)
+        left[maker.account] = max(0, reducible - lots)
+        return lots
 
     # -- Stops ------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ the batch's acknowledgement latency. For every batch size (`--batches`) and fsyn
 a fresh host in a temporary directory (removed afterwards) gets the stream's setup and warm-up
 (not timed, batches of 4,096), then the measured commands for `--seconds` or until the stream
 runs out. An `engine only` row applies the same commands without a host, for comparison.
+The generated stream is hidden from the cyclic GC (`gc.freeze()`), so GC time is the host's.
 
 Owns nothing but measurement: it never touches a real data directory and writes no report.
 """
@@ -21,7 +22,7 @@ from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
-from measure import GcTimer, peak_rss_mib, percentile, print_preamble, print_table
+from measure import GcTimer, frozen_heap, peak_rss_mib, percentile, print_preamble, print_table
 from streams import SHAPES, Stream, Timed, build_stream, fresh_engine
 from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig
 
@@ -39,7 +40,7 @@ def run_case(root: Path, stream: Stream, batch: int, fsync: bool, budget_s: floa
     """Measure one (batch size, fsync) case on a fresh host; return its table row."""
     measured = stream.measured
     latencies = array("q")
-    with EngineHost.open(EngineHostConfig(data_dir=root, fsync=fsync)) as host:
+    with frozen_heap(), EngineHost.open(EngineHostConfig(data_dir=root, fsync=fsync)) as host:
         submit_all(host, stream.setup, PRELOAD_BATCH)
         submit_all(host, stream.warmup, PRELOAD_BATCH)
         # Pre-slice so the loop times submit only, not list slicing.
@@ -69,13 +70,14 @@ def run_case(root: Path, stream: Stream, batch: int, fsync: bool, budget_s: floa
 
 def engine_only_row(stream: Stream) -> Row:
     """The same measured commands applied to a bare engine, no host, no journal."""
-    engine = fresh_engine(stream)
-    apply = engine.apply
-    with GcTimer() as gc_timer:
-        start = time.perf_counter_ns()
-        for cmd, ts in stream.measured:
-            apply(cmd, ts)
-        seconds = (time.perf_counter_ns() - start) / 1e9
+    with frozen_heap():
+        engine = fresh_engine(stream)
+        apply = engine.apply
+        with GcTimer() as gc_timer:
+            start = time.perf_counter_ns()
+            for cmd, ts in stream.measured:
+                apply(cmd, ts)
+            seconds = (time.perf_counter_ns() - start) / 1e9
     count = len(stream.measured)
     return ["engine only", "-", f"{count:,}", f"{seconds:.2f}", f"{count / seconds:,.0f}",
             "-", "-", "-", f"{gc_timer.ns / 1e6:.0f}"]

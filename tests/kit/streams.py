@@ -13,8 +13,8 @@ Pure: builds values and checks them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
@@ -71,6 +71,8 @@ class StreamConfig:
     prices: Sequence[int] = tuple(range(99_00, 101_01, 25))  # 99.00 to 101.00
     max_qty: int = 8
     max_commands: int = 80
+    deposits: Mapping[AssetCode, int] = field(default_factory=lambda: dict(STREAM_DEPOSITS))
+    extra_kinds: Sequence[str] = ()  # added to the default mix of step kinds
 
 
 # Relative weights of the kinds of step; cancels are about 30% of all steps.
@@ -92,9 +94,10 @@ def command_streams(draw: st.DrawFn, config: StreamConfig | None = None) -> Stre
     size = draw(st.integers(min_value=min(10, cfg.max_commands), max_value=cfg.max_commands))
     used: list[tuple[AccountId, str]] = []
     stream: Stream = []
+    kinds = _KINDS + list(cfg.extra_kinds)
     ts = T0
     for index in range(size):
-        kind = draw(st.sampled_from(_KINDS))
+        kind = draw(st.sampled_from(kinds))
         ts += draw(st.integers(min_value=0, max_value=1_000))
         if kind == "time":
             ts += draw(st.sampled_from([3_600 * 10**9, DAY_NS]))

@@ -13,11 +13,10 @@ from __future__ import annotations
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from tests.kit.factories import ALICE, BOB, SPOT, make_engine
+from tests.kit.factories import ABC, ALICE, BOB, SPOT, USD, make_engine
 from tests.kit.invariants import check_engine
 from tests.kit.scenario import describe
 from tests.kit.streams import (
-    STREAM_DEPOSITS,
     STREAM_INSTRUMENTS,
     FillTracker,
     Stream,
@@ -31,21 +30,26 @@ from tradehall.engine.state import capture, state_hash
 from tradehall.trading import events as e
 
 REFUSALS = (e.OrderRejected, e.CommandRejected, e.OrderDuplicate)
+GENERAL = StreamConfig()
 # One spot book, two accounts, a five-tick grid: self-trades, crossings and amends galore.
 DENSE = StreamConfig(accounts=(ALICE, BOB), symbols=(SPOT,),
                      prices=tuple(range(99_50, 100_51, 25)), max_qty=5, max_commands=100)
+# Funds for two or three orders each and more market orders: holds, clipping, FOK checks
+# and refusals for lack of funds.
+TIGHT = StreamConfig(deposits={USD: 300_00, ABC: 6}, extra_kinds=["market"] * 4)
 
 
-def _engines() -> tuple[MatchingEngine, MatchingEngine, MatchingEngine]:
+def _engines(config: StreamConfig) -> tuple[MatchingEngine, MatchingEngine, MatchingEngine]:
     def new(book: type[OrderBook] | type[ReferenceBook]) -> MatchingEngine:
-        return make_engine(book, instruments=STREAM_INSTRUMENTS, deposits=STREAM_DEPOSITS)
+        return make_engine(book, instruments=STREAM_INSTRUMENTS, accounts=config.accounts,
+                           deposits=config.deposits)
 
     return new(OrderBook), new(ReferenceBook), new(OrderBook)
 
 
-def run_stream(stream: Stream) -> MatchingEngine:
+def run_stream(stream: Stream, config: StreamConfig) -> MatchingEngine:
     """Run a stream on three engines, checking every invariant after every command."""
-    fast, reference, twin = _engines()
+    fast, reference, twin = _engines(config)
     tracker = FillTracker()
     for step, (ts, command) in enumerate(stream):
         before = capture(fast)
@@ -69,21 +73,27 @@ def run_stream(stream: Stream) -> MatchingEngine:
 
 
 @settings(max_examples=200)
-@given(command_streams())
+@given(command_streams(GENERAL))
 def test_engine_when_fed_random_streams_keeps_every_invariant(stream: Stream) -> None:
-    run_stream(stream)
+    run_stream(stream, GENERAL)
 
 
 @settings(max_examples=150)
 @given(command_streams(DENSE))
 def test_engine_when_fed_dense_single_book_streams_keeps_every_invariant(
         stream: Stream) -> None:
-    run_stream(stream)
+    run_stream(stream, DENSE)
+
+
+@settings(max_examples=150)
+@given(command_streams(TIGHT))
+def test_engine_when_funds_are_tight_keeps_every_invariant(stream: Stream) -> None:
+    run_stream(stream, TIGHT)
 
 
 @settings(max_examples=30)
-@given(st.lists(command_streams(), min_size=2, max_size=2))
+@given(st.lists(command_streams(GENERAL), min_size=2, max_size=2))
 def test_engine_when_streams_are_concatenated_keeps_every_invariant(
         streams: list[Stream]) -> None:
     # The second stream restarts its clock and client ids: replays, duplicates, stale time.
-    run_stream(streams[0] + streams[1])
+    run_stream(streams[0] + streams[1], GENERAL)

@@ -26,7 +26,7 @@ from tests.kit.streams import (
 from tradehall.engine.book import OrderBook
 from tradehall.engine.matcher import MatchingEngine
 from tradehall.engine.reference_book import ReferenceBook
-from tradehall.engine.state import capture, state_hash
+from tradehall.engine.state import capture, encode_state, restore, state_hash
 from tradehall.trading import events as e
 
 REFUSALS = (e.OrderRejected, e.CommandRejected, e.OrderDuplicate)
@@ -97,3 +97,25 @@ def test_engine_when_streams_are_concatenated_keeps_every_invariant(
         streams: list[Stream]) -> None:
     # The second stream restarts its clock and client ids: replays, duplicates, stale time.
     run_stream(streams[0] + streams[1], GENERAL)
+
+
+@settings(max_examples=60)
+@given(command_streams(GENERAL), st.integers(min_value=0, max_value=80),
+       st.sampled_from([OrderBook, ReferenceBook]))
+def test_engine_when_restored_from_a_snapshot_mid_stream_continues_identically(
+        stream: Stream, cut: int, book: type[OrderBook] | type[ReferenceBook]) -> None:
+    # Arrange
+    original, resumed = _engines(GENERAL)[0], _engines(GENERAL)[0]
+    head, tail = stream[:cut], stream[cut:]
+    for ts, command in head:
+        original.apply(command, ts)
+        resumed.apply(command, ts)
+    # Act
+    restored = restore(encode_state(resumed), book)
+    # Assert
+    assert state_hash(restored) == state_hash(original)
+    for step, (ts, command) in enumerate(tail, start=cut):
+        events = original.apply(command, ts)
+        assert restored.apply(command, ts) == events, f"restored engine differs at {step}"
+        check_engine(restored)
+    assert state_hash(restored) == state_hash(original)

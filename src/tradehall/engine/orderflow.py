@@ -11,7 +11,23 @@ from heapq import heappop, heappush
 from typing import Any
 
 from tradehall.engine import risk
-from tradehall.engine.orders import Order, OrderState
+from tradehall.engine.orders import (
+    CANCEL_NEWEST,
+    CANCEL_OLDEST,
+    CLOSE_ONLY,
+    DAY,
+    FOK,
+    HALTED,
+    IOC,
+    LIMIT,
+    MARGIN,
+    MARKET,
+    STOP,
+    STOP_LIMIT,
+    STP_NONE,
+    Order,
+    OrderState,
+)
 from tradehall.engine.settlement import Settlement
 from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, ClientOrderId, OrderId, Symbol
 from tradehall.kernel.numeric import format_units, step_for_scale
@@ -19,16 +35,11 @@ from tradehall.trading import commands as c
 from tradehall.trading import events as e
 from tradehall.trading.model import (
     Instrument,
-    InstrumentKind,
-    InstrumentStatus,
-    OrderType,
-    SelfTradePrevention,
-    TimeInForce,
 )
 
 MAX_CLIENT_ORDER_ID = 64
 MAX_PRICE_TICKS = 2**53
-_NO_REST = (TimeInForce.IOC, TimeInForce.FOK)
+_NO_REST = (IOC, FOK)
 Reason = tuple[str, str]
 
 
@@ -69,17 +80,17 @@ class OrderFlow(Settlement):
                     f"client order id must be 1 to {MAX_CLIENT_ORDER_ID} characters")
         if inst is None:
             return ("unknown_symbol", f"instrument {cmd.symbol} is not defined")
-        if inst.status == InstrumentStatus.HALTED:
+        if inst.status == HALTED:
             return ("instrument_halted", f"{cmd.symbol} is halted")
-        if inst.status == InstrumentStatus.CLOSE_ONLY and not cmd.reduce_only:
+        if inst.status == CLOSE_ONLY and not cmd.reduce_only:
             return ("instrument_close_only", f"{cmd.symbol} accepts only reduce-only orders")
         if cmd.qty < inst.min_lots:
             return ("qty_below_minimum", f"quantity must be at least {inst.min_lots} lots")
         if inst.max_lots and cmd.qty > inst.max_lots:
             return ("qty_above_maximum", f"quantity must be at most {inst.max_lots} lots")
-        if cmd.reduce_only and inst.kind != InstrumentKind.MARGIN:
+        if cmd.reduce_only and inst.kind != MARGIN:
             return ("reduce_only_not_supported", "reduce-only applies to margin instruments")
-        if cmd.post_only and (cmd.order_type != OrderType.LIMIT
+        if cmd.post_only and (cmd.order_type != LIMIT
                               or cmd.time_in_force in _NO_REST):
             return ("invalid_post_only", "post-only needs a GTC or DAY limit order")
         if cmd.reduce_only:
@@ -92,8 +103,8 @@ class OrderFlow(Settlement):
 
     def _check_prices(self, cmd: c.SubmitOrder, inst: Instrument) -> Reason | None:
         kind = cmd.order_type
-        needs_price = kind == OrderType.LIMIT or kind == OrderType.STOP_LIMIT
-        needs_stop = kind == OrderType.STOP or kind == OrderType.STOP_LIMIT
+        needs_price = kind in (LIMIT, STOP_LIMIT)
+        needs_stop = kind in (STOP, STOP_LIMIT)
         if needs_price != (cmd.price is not None):
             return ("missing_price", "a limit price is required") if needs_price else (
                 "price_not_allowed", f"{kind.value} orders take no limit price")
@@ -123,7 +134,7 @@ class OrderFlow(Settlement):
 
     def _accept(self, cmd: c.SubmitOrder, inst: Instrument, ts: int) -> None:
         is_buy = cmd.side == "buy"
-        margin = inst.kind == InstrumentKind.MARGIN
+        margin = inst.kind == MARGIN
         hold_asset = inst.quote if (is_buy or margin) else inst.base
         # Peek first: a refused order must not even create an empty balance.
         existing = self.ledger.peek(cmd.account, hold_asset)
@@ -163,9 +174,9 @@ class OrderFlow(Settlement):
     def _hold_amount(self, cmd: c.SubmitOrder, inst: Instrument, is_buy: bool,
                      available: int) -> int:
         kind = cmd.order_type
-        if kind == OrderType.MARKET and (is_buy or inst.kind == InstrumentKind.MARGIN):
+        if kind == MARKET and (is_buy or inst.kind == MARGIN):
             return available  # released again when the match ends
-        if inst.kind == InstrumentKind.MARGIN:
+        if inst.kind == MARGIN:
             price = cmd.price if cmd.price is not None else risk.protection_price(
                 inst, cmd.stop_price or 0, is_buy)
             return risk.margin_hold(inst, self._margin_price(inst, price, is_buy), cmd.qty,
@@ -189,7 +200,7 @@ class OrderFlow(Settlement):
     def _execute(self, order: Order, inst: Instrument, limit: int | None, ts: int) -> None:
         """Match an incoming order, then rest, cancel or finish what is left of it."""
         book = self.books[inst.symbol]
-        if order.time_in_force == TimeInForce.FOK and not self._fillable(order, inst, book,
+        if order.time_in_force == FOK and not self._fillable(order, inst, book,
                                                                          limit):
             self._cancel_order(order, "fok_unfillable")
         else:
@@ -199,12 +210,12 @@ class OrderFlow(Settlement):
         elif order.leaves == 0:
             self._finish(order)
         elif limit is None or order.time_in_force in _NO_REST or (
-                order.order_type == OrderType.STOP):
+                order.order_type == STOP):
             self._cancel_order(order, "unfilled" if order.filled else "no_liquidity")
         else:
             book.add(order)
             self.open_orders.setdefault(order.account, {})[order.client_order_id] = order
-            if order.time_in_force == TimeInForce.DAY and not order.expire_ns:
+            if order.time_in_force == DAY and not order.expire_ns:
                 self.schedule_expiry(order, ts)
 
     def _match(self, order: Order, inst: Instrument, book: Any, limit: int | None) -> None:  # noqa: C901
@@ -217,7 +228,7 @@ class OrderFlow(Settlement):
             if limit is not None and (price > limit if is_buy else price < limit):
                 return
             maker: Order = level.head
-            if maker.account == order.account and order.stp != SelfTradePrevention.NONE:
+            if maker.account == order.account and order.stp != STP_NONE:
                 if self._prevent_self_trade(order, maker):
                     return
                 continue
@@ -241,9 +252,9 @@ class OrderFlow(Settlement):
     def _prevent_self_trade(self, order: Order, maker: Order) -> bool:
         """Apply the taker's STP mode; return True when the taker is done."""
         mode = order.stp
-        if mode != SelfTradePrevention.CANCEL_NEWEST:
+        if mode != CANCEL_NEWEST:
             self._cancel_order(maker, "self_trade_prevention")
-        if mode != SelfTradePrevention.CANCEL_OLDEST:
+        if mode != CANCEL_OLDEST:
             self._cancel_order(order, "self_trade_prevention")
             return True
         return False
@@ -264,8 +275,8 @@ class OrderFlow(Settlement):
             if limit is not None and (price > limit if order.is_buy else price < limit):
                 return False
             for maker in level.orders():
-                if maker.account == order.account and order.stp != SelfTradePrevention.NONE:
-                    if order.stp == SelfTradePrevention.CANCEL_OLDEST:
+                if maker.account == order.account and order.stp != STP_NONE:
+                    if order.stp == CANCEL_OLDEST:
                         continue
                     return False
                 lots = self._maker_lots(maker, inst, min(need, maker.leaves), makers_left)
@@ -282,15 +293,15 @@ class OrderFlow(Settlement):
     @staticmethod
     def _fok_budget(order: Order, inst: Instrument) -> int | None:
         # What a FOK taker's fills may spend, or None when its hold covers any fill.
-        if inst.kind == InstrumentKind.MARGIN:
+        if inst.kind == MARGIN:
             return order.held + order.hold.available
-        if order.order_type == OrderType.MARKET and order.is_buy:
+        if order.order_type == MARKET and order.is_buy:
             return order.held
         return None
 
     @staticmethod
     def _taker_cost(inst: Instrument, price: int, lots: int, closing: int) -> int:
-        if inst.kind == InstrumentKind.MARGIN:
+        if inst.kind == MARGIN:
             return risk.margin_cost(inst, price, lots, inst.taker_ppm, closing)
         return risk.spot_cost(inst, price, lots, inst.taker_ppm)
 
@@ -298,7 +309,7 @@ class OrderFlow(Settlement):
                     left: dict[AccountId, int]) -> int:
         # Each fill of an account's makers reduces its position in turn; a reduce-only maker
         # trades only while something is left to reduce.
-        if inst.kind != InstrumentKind.MARGIN:
+        if inst.kind != MARGIN:
             return lots
         reducible = left.get(maker.account)
         if reducible is None:
@@ -320,7 +331,7 @@ class OrderFlow(Settlement):
         else:
             heappush(sells, (-stop, order.order_id))
         self.open_orders.setdefault(order.account, {})[order.client_order_id] = order
-        if order.time_in_force == TimeInForce.DAY:
+        if order.time_in_force == DAY:
             self.schedule_expiry(order, ts)
 
     def _trigger_stops(self, inst: Instrument, ts: int) -> None:
@@ -346,7 +357,7 @@ class OrderFlow(Settlement):
                 client_order_id=order.client_order_id, symbol=inst.symbol, last_price=last))
             stop = order.stop_price
             assert stop is not None
-            limit = order.price if order.order_type == OrderType.STOP_LIMIT else (
+            limit = order.price if order.order_type == STOP_LIMIT else (
                 risk.protection_price(inst, stop, order.is_buy))
             self._execute(order, inst, limit, ts)
 
@@ -481,15 +492,15 @@ class OrderFlow(Settlement):
             cmd.qty is not None and cmd.qty - order.filled > order.leaves)
         if not grows:
             return None
-        if inst.status == InstrumentStatus.HALTED:
+        if inst.status == HALTED:
             return ("instrument_halted", f"{inst.symbol} is halted: orders may only shrink")
-        if inst.status == InstrumentStatus.CLOSE_ONLY and not order.reduce_only:
+        if inst.status == CLOSE_ONLY and not order.reduce_only:
             return ("instrument_close_only",
                     f"{inst.symbol} is close-only: orders may only shrink")
         return None
 
     def _hold_for_leaves(self, order: Order, inst: Instrument, price: int, leaves: int) -> int:
-        if inst.kind == InstrumentKind.MARGIN:
+        if inst.kind == MARGIN:
             return risk.margin_hold(inst, self._margin_price(inst, price, order.is_buy), leaves,
                                     order.reduce_only)
         if order.is_buy:

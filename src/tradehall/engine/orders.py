@@ -11,7 +11,29 @@ from enum import IntEnum
 from tradehall.kernel.ids import AccountId, ClientOrderId, OrderId
 from tradehall.ledger.model import Balance
 from tradehall.trading.commands import SubmitOrder
-from tradehall.trading.model import OrderType, SelfTradePrevention, TimeInForce
+from tradehall.trading.model import (
+    InstrumentKind,
+    InstrumentStatus,
+    OrderType,
+    SelfTradePrevention,
+    TimeInForce,
+)
+
+# Enum members bound to module names: on Python 3.11 `OrderType.MARKET` is an attribute lookup
+# through the enum's metaclass (~70 ns), a module global ~15 ns; the hot path does dozens.
+MARGIN = InstrumentKind.MARGIN
+LIMIT = OrderType.LIMIT
+MARKET = OrderType.MARKET
+STOP = OrderType.STOP
+STOP_LIMIT = OrderType.STOP_LIMIT
+IOC = TimeInForce.IOC
+FOK = TimeInForce.FOK
+DAY = TimeInForce.DAY
+STP_NONE = SelfTradePrevention.NONE
+CANCEL_NEWEST = SelfTradePrevention.CANCEL_NEWEST
+CANCEL_OLDEST = SelfTradePrevention.CANCEL_OLDEST
+HALTED = InstrumentStatus.HALTED
+CLOSE_ONLY = InstrumentStatus.CLOSE_ONLY
 
 
 class OrderState(IntEnum):

@@ -13,7 +13,11 @@ from functools import partial
 from typing import Any
 
 from tradehall.engine import risk
-from tradehall.engine.orders import Order
+from tradehall.engine.orders import (
+    MARGIN,
+    MARKET,
+    Order,
+)
 from tradehall.kernel.errors import InvariantViolation
 from tradehall.kernel.ids import (
     CLEARING_ACCOUNT,
@@ -27,7 +31,7 @@ from tradehall.kernel.ids import (
 from tradehall.ledger.model import Asset, Ledger
 from tradehall.trading import events as e
 from tradehall.trading.commands import SubmitOrder
-from tradehall.trading.model import PPM, Instrument, InstrumentKind, OrderType
+from tradehall.trading.model import PPM, Instrument
 from tradehall.trading.positions import Position
 
 StopHeaps = tuple[list[tuple[int, int]], list[tuple[int, int]]]
@@ -61,7 +65,7 @@ class Settlement:
         the price it held at (a stop triggered above its collar) may need more than it holds:
         margin takers are always checked, and first top their hold up from available.
         """
-        if inst.kind == InstrumentKind.MARGIN:
+        if inst.kind == MARGIN:
             # Lots that reduce the position release margin instead of taking it.
             cost = partial(risk.margin_cost, closing=self._reducible(order, inst))
             budget = order.held + order.hold.available
@@ -71,7 +75,7 @@ class Settlement:
                 self.ledger.hold(order.hold, extra)
                 order.held += extra
             return lots
-        if order.order_type != OrderType.MARKET or not order.is_buy:
+        if order.order_type != MARKET or not order.is_buy:
             return qty
         return risk.affordable_lots(inst, price, order.held, inst.taker_ppm, qty)
 
@@ -84,7 +88,7 @@ class Settlement:
         notional = inst.notional_floor(price, qty)
         maker_fee = notional * inst.maker_ppm // PPM
         taker_fee = notional * inst.taker_ppm // PPM
-        if inst.kind == InstrumentKind.MARGIN:
+        if inst.kind == MARGIN:
             self._settle_margin(inst, maker, price, qty, maker_fee)
             self._settle_margin(inst, taker, price, qty, taker_fee)
         elif taker.is_buy:

@@ -22,8 +22,12 @@ from tradehall.trading.model import (
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="op", omit_defaults=True,
+              gc=False,
               forbid_unknown_fields=True):
     """Base of every engine command."""
+
+    # Immutable scalar facts cannot form reference cycles: keeping them out of the cyclic
+    # garbage collector's tracking saves its time on every collection (gc=False above).
 
 
 class AddAsset(Command, tag="add_asset", frozen=True, kw_only=True):

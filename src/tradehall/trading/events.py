@@ -20,8 +20,11 @@ from tradehall.trading.model import (
 )
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="event"):
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="event", gc=False):
     """Base of every engine event."""
+
+    # Immutable scalar facts cannot form reference cycles: keeping them out of the cyclic
+    # garbage collector's tracking saves its time on every collection (gc=False above).
 
 
 class AssetAdded(Event, tag="asset_added", frozen=True, kw_only=True):

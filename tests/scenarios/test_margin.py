@@ -30,6 +30,7 @@ from tests.kit.scenario import (
     accepted,
     amended,
     canceled,
+    command_rejected,
     deposited,
     position,
     rejected,
@@ -39,7 +40,8 @@ from tests.kit.scenario import (
     triggered,
 )
 from tradehall.engine.matcher import BookFactory
-from tradehall.kernel.ids import CLEARING_ACCOUNT, AccountId
+from tradehall.kernel.ids import CLEARING_ACCOUNT, AccountId, ClientOrderId
+from tradehall.trading import commands as c
 from tradehall.trading.model import TimeInForce
 
 FUNDS = DEFAULT_DEPOSITS[USD]
@@ -234,6 +236,24 @@ SCENARIOS = [
             trade(4, 99_50, maker="b1", taker="s1", taker_leaves_qty=0),
         ]),
         BalanceIs(ALICE, USD, available=FUNDS - 39_80, held=39_80),
+    ]),
+    Scenario("close_position_sends_a_reduce_only_market_order_for_the_full_size", [
+        (c.ClosePosition(account=ALICE, symbol=P, client_order_id=ClientOrderId("x0")), [
+            command_rejected("close_position", "no_position")]),
+        UNCHANGED,
+        (sell(ALICE, "a1", 5, 100_00, symbol=P), [accepted("a1")]),
+        (buy(BOB, "b1", 5, 100_00, symbol=P), [
+            accepted("b1"), position(ALICE, -5), position(BOB, 5),
+            trade(5, 100_00, maker="a1", taker="b1")]),
+        (sell(CAROL, "c1", 8, 101_00, symbol=P), [accepted("c1")]),
+        (c.ClosePosition(account=ALICE, symbol=P, client_order_id=ClientOrderId("x1")), [
+            accepted("x1", order_type="market", qty=5, reduce_only=True, time_in_force="ioc"),
+            position(CAROL, -5),
+            position(ALICE, 0, cost_ticks=0, realized_pnl=-5_00, margin=0),
+            trade(5, 101_00, maker="c1", taker="x1", taker_leaves_qty=0),
+        ]),
+        PositionIs(ALICE, P, 0, cost_ticks=0, realized_pnl=-5_00, margin=0),
+        BalanceIs(ALICE, USD, available=FUNDS - 5_00, held=0),
     ]),
 ]
 

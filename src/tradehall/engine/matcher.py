@@ -29,7 +29,14 @@ from tradehall.kernel.ids import (
 from tradehall.ledger.model import Asset
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
-from tradehall.trading.model import DEFAULT_ASSET_SCALE, Instrument, InstrumentKind
+from tradehall.trading.model import (
+    DEFAULT_ASSET_SCALE,
+    Instrument,
+    InstrumentKind,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from tradehall.trading.positions import Position
 
 BookFactory = Callable[[str], Any]
@@ -47,6 +54,7 @@ class MatchingEngine(OrderFlow):
             c.CancelOrder: self._cancel,
             c.AmendOrder: self._amend,
             c.CancelAll: self._cancel_all,
+            c.ClosePosition: self._close_position,
             c.Deposit: self._deposit,
             c.Withdraw: self._withdraw,
             c.AddAsset: self._add_asset,
@@ -89,6 +97,19 @@ class MatchingEngine(OrderFlow):
         """Expire a DAY order at the end of the UTC day it was accepted in."""
         order.expire_ns = (ts // NANOS_PER_DAY + 1) * NANOS_PER_DAY
         heappush(self.expiry, (order.expire_ns, order.order_id))
+
+    def _close_position(self, command: c.ClosePosition, ts: int) -> None:
+        pos = self.positions.get((command.account, command.symbol))
+        if pos is None or pos.net_qty == 0:
+            self._reject_command("close_position", command.account, (
+                "no_position", f"no open position in {command.symbol}"),
+                command.client_order_id)
+            return
+        self._submit(c.SubmitOrder(
+            account=command.account, client_order_id=command.client_order_id,
+            symbol=command.symbol, side=Side.SELL if pos.net_qty > 0 else Side.BUY,
+            order_type=OrderType.MARKET, qty=abs(pos.net_qty),
+            time_in_force=TimeInForce.IOC, reduce_only=True), ts)
 
     # -- Funds -----------------------------------------------------------------------------
 

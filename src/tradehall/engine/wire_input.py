@@ -111,12 +111,18 @@ class CancelAllOp(WireOp, tag="cancel_all", frozen=True, kw_only=True):
     symbol: Symbol | None = None
 
 
+class ClosePositionOp(WireOp, tag="close_position", frozen=True, kw_only=True):
+    account: AccountId
+    symbol: Symbol
+    client_order_id: ClientOrderId
+
+
 class TimeOp(WireOp, tag="time", frozen=True, kw_only=True):
     pass
 
 
 AnyOp = (AssetOp | InstrumentOp | StatusOp | DepositOp | WithdrawOp | OrderOp | CancelOp
-         | AmendOp | CancelAllOp | TimeOp)
+         | AmendOp | CancelAllOp | ClosePositionOp | TimeOp)
 _decoder = msgspec.json.Decoder(AnyOp)
 
 
@@ -174,6 +180,9 @@ def _convert(op: WireOp, ref: ReferenceData) -> c.EngineCommand:  # noqa: C901
         if isinstance(op, DepositOp):
             return c.Deposit(account=op.account, asset=op.asset, amount=amount)
         return c.Withdraw(account=op.account, asset=op.asset, amount=amount)
+    if isinstance(op, ClosePositionOp):
+        return c.ClosePosition(account=op.account, symbol=op.symbol,
+                               client_order_id=op.client_order_id)
     if isinstance(op, CancelAllOp):
         return c.CancelAll(account=op.account, symbol=op.symbol)
     if isinstance(op, InstrumentOp):

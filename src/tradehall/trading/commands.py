@@ -98,11 +98,19 @@ class CancelAll(Command, tag="cancel_all", frozen=True, kw_only=True):
     symbol: Symbol | None = None
 
 
+class ClosePosition(Command, tag="close_position", frozen=True, kw_only=True):
+    """Close a margin position: a reduce-only market order for its full size."""
+
+    account: AccountId
+    symbol: Symbol
+    client_order_id: ClientOrderId
+
+
 class AdvanceTime(Command, tag="advance_time", frozen=True, kw_only=True):
     """Move engine time forward (expires DAY orders) without doing anything else."""
 
 
 EngineCommand = (
     AddAsset | AddInstrument | SetInstrumentStatus | Deposit | Withdraw | SubmitOrder
-    | CancelOrder | AmendOrder | CancelAll | AdvanceTime
+    | CancelOrder | AmendOrder | CancelAll | ClosePosition | AdvanceTime
 )

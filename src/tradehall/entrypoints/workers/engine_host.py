@@ -9,9 +9,11 @@ valid snapshot and replays the journal after it, so the state equals the one bef
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,6 @@ from tradehall.journal import (
     JournalWriter,
     load_latest_snapshot,
     read_journal,
-    scan_journal,
     write_snapshot,
 )
 from tradehall.trading.commands import EngineCommand
@@ -68,21 +69,30 @@ class EngineHost:
         """Recover the engine from the newest snapshot plus the journal, then open the writer."""
         root = Path(config.data_dir)
         root.mkdir(parents=True, exist_ok=True)
-        engine, snapshot_seq, chain_hash = _load_snapshot(root)
-        scan = scan_journal(root)
-        if scan.last_seq < snapshot_seq:
-            raise JournalCorrupted(str(root), 0, f"journal ends at {scan.last_seq} before "
-                                   f"snapshot {snapshot_seq}", scan.last_seq)
-        replayed = 0
-        seq = snapshot_seq
-        # prev_hash ties the snapshot to the journal it continues: a foreign or stale snapshot
-        # is refused instead of silently replayed onto.
-        for record in read_journal(root, from_seq=snapshot_seq + 1, prev_hash=chain_hash):
-            engine.apply(decode_command(record.payload), record.ts_ns)
-            seq = record.seq
-            replayed += 1
+        # The writer scans the journal, takes the directory lock and drops a torn tail.
         writer = JournalWriter.open(JournalConfig(
             directory=root, fsync=config.fsync, segment_max_bytes=config.segment_max_bytes))
+        try:
+            with _collector_paused():
+                engine, snapshot_seq, chain_hash = _load_snapshot(root)
+                scan = writer.recovery
+                if scan.last_seq < snapshot_seq:
+                    raise JournalCorrupted(str(root), 0, f"journal ends at {scan.last_seq} "
+                                           f"before snapshot {snapshot_seq}", scan.last_seq)
+                replayed = 0
+                seq = snapshot_seq
+                # prev_hash ties the snapshot to the journal it continues: a foreign or stale
+                # snapshot is refused instead of silently replayed onto.
+                for record in read_journal(root, from_seq=snapshot_seq + 1,
+                                           prev_hash=chain_hash):
+                    engine.apply(decode_command(record.payload), record.ts_ns)
+                    seq = record.seq
+                    replayed += 1
+        except BaseException:
+            writer.close()
+            raise
+        # What recovery built lives long: keep it out of every later collection.
+        gc.freeze()
         recovery = Recovery(snapshot_seq=snapshot_seq, replayed=replayed, last_seq=seq,
                             torn_bytes=scan.torn_bytes)
         return cls(config, engine, writer, recovery)
@@ -122,6 +132,18 @@ class EngineHost:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while recovery builds millions of live objects."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _load_snapshot(root: Path) -> tuple[MatchingEngine, int, bytes | None]:

@@ -10,13 +10,12 @@ trading day's end (UTC midnight). No I/O, no clock, no randomness: called only f
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heappop, heappush
+from heapq import heappop
 from typing import Any
 
 from tradehall.engine.book import OrderBook
 from tradehall.engine.orderflow import OrderFlow
 from tradehall.engine.orders import Order, OrderState
-from tradehall.kernel.clock import NANOS_PER_DAY
 from tradehall.kernel.errors import InvalidInput
 from tradehall.kernel.ids import (
     SYSTEM_ACCOUNTS,
@@ -93,11 +92,6 @@ class MatchingEngine(OrderFlow):
                 client_order_id=order.client_order_id, symbol=order.command.symbol,
                 remaining_qty=order.leaves))
 
-    def schedule_expiry(self, order: Order, ts: int) -> None:
-        """Expire a DAY order at the end of the UTC day it was accepted in."""
-        order.expire_ns = (ts // NANOS_PER_DAY + 1) * NANOS_PER_DAY
-        heappush(self.expiry, (order.expire_ns, order.order_id))
-
     def _close_position(self, command: c.ClosePosition, ts: int) -> None:
         pos = self.positions.get((command.account, command.symbol))
         if pos is None or pos.net_qty == 0:
@@ -151,13 +145,6 @@ class MatchingEngine(OrderFlow):
         if amount <= 0 or amount > MAX_BALANCE:
             return ("invalid_amount", f"amount must be between 1 and {MAX_BALANCE} minor units")
         return None
-
-    def _reject_command(self, command: str, account: AccountId | None,
-                        reason: tuple[str, str],
-                        client_order_id: ClientOrderId | None = None) -> None:
-        self._out.append(e.CommandRejected(command=command, account=account,
-                                           client_order_id=client_order_id,
-                                           reason=reason[0], message=reason[1]))
 
     # -- Reference data --------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from tradehall.engine.orders import (
     OrderState,
 )
 from tradehall.engine.settlement import Settlement
-from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, ClientOrderId, OrderId, Symbol
+from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, ClientOrderId, OrderId
 from tradehall.kernel.numeric import format_units, step_for_scale
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
@@ -399,19 +399,6 @@ class OrderFlow(Settlement):
             client_order_id=order.client_order_id, symbol=order.command.symbol,
             remaining_qty=order.leaves, reason=reason))
 
-    def _finish(self, order: Order) -> None:
-        """Take a live order out of every index and release what it still holds."""
-        state = order.state
-        if state is OrderState.RESTING:
-            self.books[order.command.symbol].remove(order)
-        if state is OrderState.RESTING or state is OrderState.STOP:
-            del self.open_orders[order.account][order.client_order_id]
-        order.state = OrderState.DONE
-        del self.orders_by_id[order.order_id]
-        if order.held:
-            self.ledger.release(order.hold, order.held)
-            order.held = 0
-
     def _amend(self, cmd: c.AmendOrder, ts: int) -> None:
         order = self.open_orders.get(cmd.account, {}).get(cmd.client_order_id)
         reason = self._check_amend(cmd, order)
@@ -506,14 +493,3 @@ class OrderFlow(Settlement):
         if order.is_buy:
             return risk.buy_hold(inst, price, leaves)
         return risk.sell_hold(inst, leaves)
-
-    def _reject_command(self, command: str, account: AccountId | None, reason: Reason,
-                        client_order_id: ClientOrderId | None = None) -> None:
-        raise NotImplementedError
-
-    def schedule_expiry(self, order: Order, ts: int) -> None:
-        raise NotImplementedError
-
-    def symbol_of(self, order: Order) -> Symbol:
-        """Return the symbol of an order."""
-        return order.command.symbol

@@ -1,4 +1,4 @@
-"""Engine state and the settlement of fills.
+"""Engine state, the settlement of fills, and the bookkeeping every part shares.
 
 `Settlement` owns the state every part of the engine shares (instruments, books, ledger,
 positions, order indexes, counters) and moves the money of each fill: for spot, the buyer's
@@ -10,6 +10,7 @@ clearing account. Every movement is a balanced pair of postings. No I/O.
 from __future__ import annotations
 
 from functools import partial
+from heapq import heappush
 from typing import Any
 
 from tradehall.engine import risk
@@ -17,7 +18,9 @@ from tradehall.engine.orders import (
     MARGIN,
     MARKET,
     Order,
+    OrderState,
 )
+from tradehall.kernel.clock import NANOS_PER_DAY
 from tradehall.kernel.errors import InvariantViolation
 from tradehall.kernel.ids import (
     CLEARING_ACCOUNT,
@@ -174,4 +177,26 @@ class Settlement:
         order.held -= amount
 
     def _finish(self, order: Order) -> None:
-        raise NotImplementedError
+        """Take a live order out of every index and release what it still holds."""
+        state = order.state
+        if state is OrderState.RESTING:
+            self.books[order.command.symbol].remove(order)
+        if state is OrderState.RESTING or state is OrderState.STOP:
+            del self.open_orders[order.account][order.client_order_id]
+        order.state = OrderState.DONE
+        del self.orders_by_id[order.order_id]
+        if order.held:
+            self.ledger.release(order.hold, order.held)
+            order.held = 0
+
+    def schedule_expiry(self, order: Order, ts: int) -> None:
+        """Expire a DAY order at the end of the UTC day it was accepted in."""
+        order.expire_ns = (ts // NANOS_PER_DAY + 1) * NANOS_PER_DAY
+        heappush(self.expiry, (order.expire_ns, order.order_id))
+
+    def _reject_command(self, command: str, account: AccountId | None,
+                        reason: tuple[str, str],
+                        client_order_id: ClientOrderId | None = None) -> None:
+        self._out.append(e.CommandRejected(command=command, account=account,
+                                           client_order_id=client_order_id,
+                                           reason=reason[0], message=reason[1]))

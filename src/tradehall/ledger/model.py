@@ -28,7 +28,11 @@ class Asset:
 
 
 class Balance:
-    """One owner's amounts of one asset. Mutated only through `Ledger` methods."""
+    """One owner's amounts of one asset.
+
+    Changed only by `Ledger` methods and by the engine's fill settlement
+    (`engine/settlement.py`), which inlines its balanced posting pairs on the hot path.
+    """
 
     __slots__ = ("account", "asset", "available", "held")
 
@@ -100,24 +104,6 @@ class Ledger:
                                      f"on {bal.account}/{bal.asset}")
         bal.held -= amount
         bal.available += amount
-
-    @staticmethod
-    def pay_from_held(source: Balance, target: Balance, amount: int) -> None:
-        """Move an amount from one owner's held bucket to another's available bucket."""
-        if amount > source.held:
-            raise InvariantViolation(f"payment of {amount} exceeds held {source.held} "
-                                     f"on {source.account}/{source.asset}")
-        source.held -= amount
-        target.available += amount
-
-    @staticmethod
-    def pay_from_available(source: Balance, target: Balance, amount: int) -> bool:
-        """Move an amount between two available buckets; False if the source lacks it."""
-        if amount > source.available:
-            return False
-        source.available -= amount
-        target.available += amount
-        return True
 
     def fee_balance(self, asset: AssetCode) -> Balance:
         """Return the venue's fee bucket for an asset."""

@@ -10,6 +10,7 @@ from tests.kit.factories import (
     ALICE,
     BOB,
     CAROL,
+    DAVE,
     DEFAULT_DEPOSITS,
     PERP,
     SPOT,
@@ -145,6 +146,22 @@ SCENARIOS = [
         IsOpen(CAROL, "c1"),
         (sell(ALICE, "a4", 1, 100_00, reduce_only=True), [
             rejected("a4", "reduce_only_not_supported")]),
+    ]),
+    Scenario("stop_that_would_add_risk_is_canceled_when_it_triggers_in_close_only", [
+        (buy(ALICE, "a1", 2, 100_00, symbol=PERP), [accepted("a1")]),
+        (sell(BOB, "b1", 2, 100_00, symbol=PERP), [
+            accepted("b1"), position(ALICE, 2), position(BOB, -2),
+            trade(2, 100_00, maker="a1", taker="b1")]),
+        (sell(DAVE, "d1", 1, stop=95_00, symbol=PERP), [accepted("d1")]),
+        (buy(CAROL, "c1", 5, 90_00, symbol=PERP), [accepted("c1")]),
+        (set_status(PERP, CLOSE_ONLY), [ev("instrument_status_changed", status="close_only")]),
+        (sell(ALICE, "a2", 2, 90_00, symbol=PERP, reduce_only=True), [
+            accepted("a2", reduce_only=True),
+            position(CAROL, 2), position(ALICE, 0),
+            trade(2, 90_00, maker="c1", taker="a2"),
+            canceled("d1", "instrument_close_only"),
+        ]),
+        BalanceIs(DAVE, USD, held=0),
     ]),
     Scenario("price_band_limits_prices_around_the_last_trade", [
         (buy(ALICE, "a0", 1, 50_00), [accepted("a0")]),  # no last trade yet: no band

@@ -25,6 +25,7 @@ from tradehall.engine.orders import (
     STOP,
     STOP_LIMIT,
     STP_NONE,
+    TRADING,
     Order,
     OrderState,
 )
@@ -352,6 +353,10 @@ class OrderFlow(Settlement):
                 continue
             del self.open_orders[order.account][order.client_order_id]
             order.state = OrderState.PENDING
+            if inst.status != TRADING and not order.reduce_only:
+                # Close-only trades may reach a stop that would add risk: it dies instead.
+                self._cancel_order(order, f"instrument_{inst.status.value}")
+                continue
             self._out.append(e.StopTriggered(
                 order_id=order.order_id, account=order.account,
                 client_order_id=order.client_order_id, symbol=inst.symbol, last_price=last))

@@ -34,6 +34,7 @@ CANCEL_NEWEST = SelfTradePrevention.CANCEL_NEWEST
 CANCEL_OLDEST = SelfTradePrevention.CANCEL_OLDEST
 HALTED = InstrumentStatus.HALTED
 CLOSE_ONLY = InstrumentStatus.CLOSE_ONLY
+TRADING = InstrumentStatus.TRADING
 
 
 class OrderState(IntEnum):

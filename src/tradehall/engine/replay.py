@@ -43,7 +43,7 @@ class ReplaySession:
         try:
             command = to_command(op, self.engine)
         except EdgeRejected as exc:
-            return [_edge_rejection(op, exc)]
+            return [edge_rejection(op, exc)]
         if op.ts is not None:
             self.ts = max(self.ts, op.ts)
         self.seq += 1
@@ -58,7 +58,8 @@ class ReplaySession:
             yield from self.feed(line, lineno)
 
 
-def _edge_rejection(op: WireOp, exc: EdgeRejected) -> Json:
+def edge_rejection(op: WireOp, exc: EdgeRejected) -> Json:
+    """Render a line refused at the edge as the event its op would have been refused with."""
     error = exc.error
     if isinstance(op, OrderOp):
         return {"event": "order_rejected", "account": op.account,

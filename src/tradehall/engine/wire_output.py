@@ -6,11 +6,13 @@ instrument's tick and lot sizes and the asset's scale. Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from tradehall.engine.matcher import MatchingEngine
+from tradehall.kernel.ids import AssetCode, Symbol
 from tradehall.kernel.numeric import format_units, step_for_scale
 from tradehall.trading import events as e
 from tradehall.trading.model import Instrument
@@ -25,12 +27,12 @@ class EventRenderer:
         self._engine = engine
 
     def _inst(self, symbol: str) -> Instrument:
-        return self._engine.instruments[symbol]  # type: ignore[index]
+        return self._engine.instruments[Symbol(symbol)]
 
     def amount(self, asset: str, units: int) -> str:
-        """Render minor units of an asset."""
-        scale = self._engine.assets[asset].scale  # type: ignore[index]
-        return format_units(units, step_for_scale(scale))
+        """Render minor units of an asset (negative for the contra accounts)."""
+        step = step_for_scale(self._engine.assets[AssetCode(asset)].scale)
+        return _signed(lambda u: format_units(u, step), units)
 
     def render(self, event: e.EngineEvent) -> Json:
         """Render one event."""
@@ -98,7 +100,7 @@ class EventRenderer:
                 for side in ("bids", "asks")
             }
         balances = [{"account": b.account, "asset": b.asset,
-                     "available": _signed(lambda u, a=b.asset: self.amount(a, u), b.available),
+                     "available": self.amount(b.asset, b.available),
                      "held": self.amount(b.asset, b.held)}
                     for b in sorted(eng.ledger, key=lambda b: (b.account, b.asset))]
         positions = []
@@ -113,7 +115,7 @@ class EventRenderer:
         return {"event": "state", "books": books, "balances": balances, "positions": positions}
 
 
-def _signed(fmt: Any, units: int) -> str:
+def _signed(fmt: Callable[[int], str], units: int) -> str:
     text: str = fmt(abs(units))
     return f"-{text}" if units < 0 else text
 

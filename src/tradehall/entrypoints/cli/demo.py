@@ -19,6 +19,7 @@ from tradehall.engine.wire_input import EdgeRejected, decode_op, to_command
 from tradehall.entrypoints import demo_flow
 from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig
 from tradehall.trading import events as e
+from tradehall.trading.commands import EngineCommand
 
 
 def demo(
@@ -40,7 +41,7 @@ def demo(
     volume: Counter[str] = Counter()
     started = time.perf_counter()
     with EngineHost.open(EngineHostConfig(data_dir=data_dir)) as host:
-        batch: list[tuple[object, int]] = []
+        batch: list[tuple[EngineCommand, int]] = []
         for i, raw in enumerate(ops):
             try:
                 command = to_command(decode_op(msgspec.json.encode(raw)), host.engine)
@@ -50,7 +51,7 @@ def demo(
             batch.append((command, i))
             # Reference data must be applied before the orders that use it are converted.
             if len(batch) == 4096 or i == len(ops) - 1 or raw["op"] in ("asset", "instrument"):
-                _tally(host.submit(batch), counts, volume)  # type: ignore[arg-type]
+                _tally(host.submit(batch), counts, volume)
                 batch = []
         elapsed = time.perf_counter() - started
         host.snapshot()

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable
-from typing import IO, Any
+from collections.abc import Callable, Iterable
+from typing import IO
 
 import msgspec
 
-from tradehall.engine.replay import _edge_rejection
+from tradehall.engine.replay import edge_rejection
 from tradehall.engine.state import state_hash
 from tradehall.engine.wire_input import EdgeRejected, decode_op, to_command
 from tradehall.engine.wire_output import EventRenderer
@@ -32,7 +32,7 @@ class _Control(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def serve(host: EngineHost, source: IO[bytes], sink: IO[bytes], *, max_batch: int = 4096,
-          ts_source: Any = None) -> None:
+          ts_source: Callable[[], int] | None = None) -> None:
     """Run until `source` ends; every input line gets exactly one output line."""
     lines: queue.Queue[bytes] = queue.Queue(maxsize=max_batch * 4)
     reader = threading.Thread(target=_read_into, args=(source, lines), daemon=True)
@@ -63,7 +63,7 @@ def _read_into(source: IO[bytes], lines: queue.Queue[bytes]) -> None:
 
 
 def _process(host: EngineHost, renderer: EventRenderer, batch: Iterable[bytes],
-             ts_source: Any) -> list[bytes]:
+             ts_source: Callable[[], int] | None) -> list[bytes]:
     """Answer a batch in input order; engine commands run as one journaled group."""
     answers: list[bytes | int] = []  # an int is the command's index in the pending group
     group: list[tuple[EngineCommand, int]] = []
@@ -86,7 +86,7 @@ def _process(host: EngineHost, renderer: EventRenderer, batch: Iterable[bytes],
             try:
                 command = to_command(op, host.engine)
             except EdgeRejected as exc:
-                answers.append(_encode(_edge_rejection(exc.op, exc)) + b"\n")
+                answers.append(_encode(edge_rejection(exc.op, exc)) + b"\n")
                 continue
         ts = op.ts if op.ts is not None else (ts_source() if ts_source else host.engine.now_ns)
         answers.append(len(group))

@@ -422,3 +422,54 @@ def test_writer_when_roll_fails_poisons_writer_and_reopen_recovers(tmp_path: Pat
         assert reopened.last_seq == 3
         reopened.append_sync(_records(4, 1))
     assert [r.seq for r in read_journal(tmp_path)] == [1, 2, 3, 4]
+
+
+class CountingOps(OsFileOps):
+    """Counts write calls, so tests can see how many groups were committed."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, fd: int, data: memoryview) -> int:
+        self.writes += 1
+        return super().write(fd, data)
+
+
+def test_writer_when_commit_interval_is_set_gathers_trickled_appends_into_one_group(
+        tmp_path: Path) -> None:
+    # Arrange: a long interval, so appends made one by one all join the first group
+    ops = CountingOps()
+    config = JournalConfig(directory=tmp_path, commit_interval_us=300_000)
+    with JournalWriter.open(config, file_ops=ops) as writer:
+        before = ops.writes
+
+        # Act
+        tickets = [writer.append(_records(seq, 1)) for seq in range(1, 6)]
+        tickets[-1].wait(10)
+
+        # Assert
+        assert all(ticket.done() for ticket in tickets)
+        assert ops.writes - before == 1
+    assert [record.seq for record in read_journal(tmp_path)] == [1, 2, 3, 4, 5]
+
+
+def test_writer_when_closed_during_commit_interval_commits_without_waiting(
+        tmp_path: Path) -> None:
+    # Arrange
+    config = JournalConfig(directory=tmp_path, commit_interval_us=60_000_000)
+    writer = JournalWriter.open(config)
+    ticket = writer.append(_records(1, 3))
+
+    # Act
+    started = time.monotonic()
+    writer.close()
+
+    # Assert
+    assert ticket.done()
+    assert time.monotonic() - started < 5
+    assert [record.seq for record in read_journal(tmp_path)] == [1, 2, 3]
+
+
+def test_journal_config_when_commit_interval_is_negative_raises(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="commit_interval_us"):
+        JournalConfig(directory=tmp_path, commit_interval_us=-1)

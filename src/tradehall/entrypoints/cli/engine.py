@@ -28,10 +28,15 @@ def run(
     snapshot_every: Annotated[int, typer.Option(help="Commands between automatic snapshots; "
                                                 "0 turns them off.")] = 0,
     max_batch: Annotated[int, typer.Option(help="Most commands in one group commit.")] = 4096,
+    commit_interval_us: Annotated[int, typer.Option(
+        help="Longest wait, in microseconds, for a group commit to fill before its fsync; "
+             "0 commits whatever is pending at once.", min=0)] = 0,
 ) -> None:
     """Recover from DATA_DIR, then read JSON Lines commands on stdin and acknowledge each on
     stdout once it is journaled (fsynced)."""
-    config = EngineHostConfig(data_dir=data_dir, fsync=fsync, snapshot_every=snapshot_every)
+    config = EngineHostConfig(data_dir=data_dir, fsync=fsync, snapshot_every=snapshot_every,
+                              max_batch_records=max_batch,
+                              commit_interval_us=commit_interval_us)
     with EngineHost.open(config) as host:
         rec = host.recovery
         sys.stdout.buffer.write(msgspec.json.encode({

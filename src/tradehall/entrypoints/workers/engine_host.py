@@ -40,6 +40,8 @@ class EngineHostConfig:
     fsync: bool = True
     segment_max_bytes: int = 256 * 1024 * 1024
     snapshot_every: int = 0  # commands between automatic snapshots; 0 turns them off
+    max_batch_records: int = 4096  # most records in one group commit
+    commit_interval_us: int = 0  # longest wait for a group to fill; 0 commits at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,9 @@ class EngineHost:
         root.mkdir(parents=True, exist_ok=True)
         # The writer scans the journal, takes the directory lock and drops a torn tail.
         writer = JournalWriter.open(JournalConfig(
-            directory=root, fsync=config.fsync, segment_max_bytes=config.segment_max_bytes))
+            directory=root, fsync=config.fsync, segment_max_bytes=config.segment_max_bytes,
+            max_batch_records=config.max_batch_records,
+            commit_interval_us=config.commit_interval_us))
         try:
             with _collector_paused():
                 engine, snapshot_seq, chain_hash = _load_snapshot(root)

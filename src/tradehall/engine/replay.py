@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 import msgspec
 
 from tradehall.engine.matcher import MatchingEngine
-from tradehall.engine.wire_input import EdgeRejected, OrderOp, WireOp, decode_op, to_command
+from tradehall.engine.wire_input import EdgeRejected, LineOp, OrderOp, decode_op, to_command
 from tradehall.engine.wire_output import EventRenderer, Json
 from tradehall.trading.commands import EngineCommand
 
@@ -58,7 +58,7 @@ class ReplaySession:
             yield from self.feed(line, lineno)
 
 
-def edge_rejection(op: WireOp, exc: EdgeRejected) -> Json:
+def edge_rejection(op: LineOp, exc: EdgeRejected) -> Json:
     """Render a line refused at the edge as the event its op would have been refused with."""
     error = exc.error
     if isinstance(op, OrderOp):

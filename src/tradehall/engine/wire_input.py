@@ -22,7 +22,6 @@ from tradehall.trading import commands as c
 from tradehall.trading.model import (
     DEFAULT_STP,
     Instrument,
-    InstrumentKind,
     InstrumentSpec,
     InstrumentStatus,
     OrderType,
@@ -44,21 +43,11 @@ class AssetOp(WireOp, tag="asset", frozen=True, kw_only=True):
     scale: int
 
 
-class InstrumentOp(WireOp, tag="instrument", frozen=True, kw_only=True):
-    symbol: Symbol
-    kind: InstrumentKind = InstrumentKind.SPOT
-    base: AssetCode
-    quote: AssetCode
-    tick_size: Decimal
-    lot_size: Decimal
-    min_qty: Decimal | None = None
-    max_qty: Decimal | None = None
-    price_band: Decimal | None = None
-    maker_fee: Decimal = Decimal(0)
-    taker_fee: Decimal = Decimal(0)
-    margin_rate: Decimal | None = None
-    stop_collar: Decimal = Decimal("0.05")
-    status: InstrumentStatus = InstrumentStatus.TRADING
+class InstrumentOp(InstrumentSpec, tag="instrument", tag_field="op", frozen=True,
+                   kw_only=True):
+    """An instrument definition: exactly the fields of `InstrumentSpec`, plus `ts`."""
+
+    ts: int | None = None
 
 
 class StatusOp(WireOp, tag="status", frozen=True, kw_only=True):
@@ -123,21 +112,22 @@ class TimeOp(WireOp, tag="time", frozen=True, kw_only=True):
 
 AnyOp = (AssetOp | InstrumentOp | StatusOp | DepositOp | WithdrawOp | OrderOp | CancelOp
          | AmendOp | CancelAllOp | ClosePositionOp | TimeOp)
+LineOp = WireOp | InstrumentOp  # what one decoded line is
 _decoder = msgspec.json.Decoder(AnyOp)
 
 
 class EdgeRejected(Exception):
     """A line that is well-formed JSON but whose values the engine's reference data refuses."""
 
-    def __init__(self, op: WireOp, error: InvalidInput) -> None:
+    def __init__(self, op: LineOp, error: InvalidInput) -> None:
         super().__init__(error.message)
         self.op = op
         self.error = error
 
 
-def decode_op(line: bytes | str) -> WireOp:
+def decode_op(line: bytes | str) -> LineOp:
     """Decode one JSON line; raises msgspec.ValidationError/DecodeError with the reason."""
-    op: WireOp = _decoder.decode(line)
+    op: LineOp = _decoder.decode(line)
     return op
 
 
@@ -151,7 +141,7 @@ class ReferenceData(Protocol):
         ...
 
 
-def to_command(op: WireOp, ref: ReferenceData) -> c.EngineCommand:
+def to_command(op: LineOp, ref: ReferenceData) -> c.EngineCommand:
     """Convert a decoded line into an engine command; raises EdgeRejected on bad values."""
     try:
         return _convert(op, ref)
@@ -159,7 +149,7 @@ def to_command(op: WireOp, ref: ReferenceData) -> c.EngineCommand:
         raise EdgeRejected(op, exc) from exc
 
 
-def _convert(op: WireOp, ref: ReferenceData) -> c.EngineCommand:  # noqa: C901
+def _convert(op: LineOp, ref: ReferenceData) -> c.EngineCommand:  # noqa: C901
     instruments, assets = ref.instruments, ref.assets
     if isinstance(op, OrderOp):
         return _order(op, instruments)

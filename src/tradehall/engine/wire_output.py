@@ -36,12 +36,11 @@ class EventRenderer:
 
     def render(self, event: e.EngineEvent) -> Json:
         """Render one event."""
-        raw: Json = msgspec.to_builtins(event)
         if isinstance(event, e.Trade):
             return self._trade(event)
+        raw: Json = msgspec.to_builtins(event)
         if isinstance(event, e.OrderAccepted):
             inst = self._inst(event.symbol)
-            raw["order_type"] = event.order_type
             raw["qty"] = inst.format_qty(event.qty)
             raw["price"] = None if event.price is None else inst.format_price(event.price)
             raw["stop_price"] = (None if event.stop_price is None

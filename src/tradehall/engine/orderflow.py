@@ -158,7 +158,10 @@ class OrderFlow(Settlement):
         if not margin:
             order.receive = self.ledger.balance(cmd.account, inst.quote if not is_buy
                                                 else inst.base)
-        self.client_ids.setdefault(cmd.account, {})[cmd.client_order_id] = (cmd, order_id)
+        register = self.client_ids.get(cmd.account)
+        if register is None:
+            register = self.client_ids[cmd.account] = {}
+        register[cmd.client_order_id] = (cmd, order_id)
         self.orders_by_id[order_id] = order
         self._out.append(e.OrderAccepted(
             order_id=order_id, account=cmd.account, client_order_id=cmd.client_order_id,
@@ -170,7 +173,9 @@ class OrderFlow(Settlement):
             self._park_stop(order, inst, ts)
         else:
             self._execute(order, inst, cmd.price, ts)
-        self._trigger_stops(inst, ts)
+        buys, sells = self.stops[inst.symbol]
+        if buys or sells:
+            self._trigger_stops(inst, ts)
 
     def _hold_amount(self, cmd: c.SubmitOrder, inst: Instrument, is_buy: bool,
                      available: int) -> int:
@@ -215,14 +220,18 @@ class OrderFlow(Settlement):
             self._cancel_order(order, "unfilled" if order.filled else "no_liquidity")
         else:
             book.add(order)
-            self.open_orders.setdefault(order.account, {})[order.client_order_id] = order
+            mine = self.open_orders.get(order.account)
+            if mine is None:
+                mine = self.open_orders[order.account] = {}
+            mine[order.client_order_id] = order
             if order.time_in_force == DAY and not order.expire_ns:
                 self.schedule_expiry(order, ts)
 
     def _match(self, order: Order, inst: Instrument, book: Any, limit: int | None) -> None:  # noqa: C901
         is_buy = order.is_buy
+        best_opposite = book.best_ask if is_buy else book.best_bid
         while order.leaves:
-            level = book.best(not is_buy)
+            level = best_opposite()
             if level is None:
                 return
             price = level.price

@@ -31,7 +31,7 @@ from tradehall.kernel.ids import (
     Symbol,
     TradeId,
 )
-from tradehall.ledger.model import Asset, Ledger
+from tradehall.ledger.model import Asset, Balance, Ledger
 from tradehall.trading import events as e
 from tradehall.trading.commands import SubmitOrder
 from tradehall.trading.model import PPM, Instrument
@@ -59,6 +59,7 @@ class Settlement:
         self.now_ns = 0
         self.expiry: list[tuple[int, int]] = []
         self._out: list[e.EngineEvent] = []
+        self._fee_balances: dict[Symbol, Balance] = {}  # cache of ledger buckets, not state
 
     def _affordable(self, order: Order, inst: Instrument, price: int, qty: int) -> int:
         """Clip a taker's fill to what its hold can still pay for.
@@ -128,7 +129,7 @@ class Settlement:
         assert seller_quote is not None
         assert buyer_base is not None
         seller_quote.available += notional - seller_fee
-        self.ledger.fee_balance(inst.quote).available += buyer_fee + seller_fee
+        self._fee_balance(inst).available += buyer_fee + seller_fee
         base = qty * inst.base_per_lot
         seller.held -= base
         seller.hold.held -= base
@@ -143,7 +144,7 @@ class Settlement:
         bal = order.hold
         self._take_from_hold(order, fee)
         bal.held -= fee
-        self.ledger.fee_balance(inst.quote).available += fee
+        self._fee_balance(inst).available += fee
         reduce = min(qty, pos.reducible(order.is_buy))
         if reduce:
             released = pos.margin * reduce // abs(pos.net_qty)
@@ -168,6 +169,12 @@ class Settlement:
         self._out.append(e.PositionChanged(
             account=order.account, symbol=inst.symbol, net_qty=pos.net_qty,
             cost_ticks=pos.cost_ticks, realized_pnl=pos.realized_pnl, margin=pos.margin))
+
+    def _fee_balance(self, inst: Instrument) -> Balance:
+        bal = self._fee_balances.get(inst.symbol)
+        if bal is None:
+            bal = self._fee_balances[inst.symbol] = self.ledger.fee_balance(inst.quote)
+        return bal
 
     @staticmethod
     def _take_from_hold(order: Order, amount: int) -> None:

@@ -3,7 +3,9 @@
 
 Usage:
     python3 dev.py run [ARGS...]   set up .venv, then run the platform's main job
-    python3 dev.py test [ARGS...]  set up .venv with the dev tools, then lint, type-check, test
+    python3 dev.py test [ARGS...]  set up .venv with the dev tools, then lint, type-check, test;
+                                   without ARGS also compile the engine core with mypyc and run
+                                   its tests again against the compiled modules
 
 Only the standard library is used here, so this works on a fresh machine with Python 3.11+.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -60,13 +63,48 @@ def test(args: list[str]) -> int:
         [_python(), "-m", "pytest", "-n", "2", "--dist", "loadfile", *args],
     ]
     for step in steps:
-        print("+", " ".join(Path(step[0]).name if i == 0 else a for i, a in enumerate(step)),
-              flush=True)
-        code = subprocess.run(step, cwd=ROOT, check=False).returncode
+        code = _step(step)
         if code != 0:
-            print(f"FAILED: {Path(step[0]).name} exited with {code}", flush=True)
             return code
-    return 0
+    if args:
+        return 0  # a selection of tests was asked for: skip the compiled pass
+    return test_compiled()
+
+
+def _step(step: list[str], env: dict[str, str] | None = None) -> int:
+    print("+", " ".join(Path(step[0]).name if i == 0 else a for i, a in enumerate(step)),
+          flush=True)
+    code = subprocess.run(step, cwd=ROOT, check=False, env=env).returncode
+    if code != 0:
+        print(f"FAILED: {Path(step[0]).name} exited with {code}", flush=True)
+    return code
+
+
+def test_compiled() -> int:
+    """Compile the engine core with mypyc into build/compiled and run its tests against it.
+
+    The compiled copy lives outside src/, so it can never shadow an edited module. Without a C
+    compiler the pass is skipped, except in CI, where it must run.
+    """
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        if os.environ.get("CI") == "true":
+            print("FAILED: no C compiler for the mypyc pass", flush=True)
+            return 1
+        print("skipping the compiled pass: no C compiler (cc/gcc) on this machine", flush=True)
+        return 0
+    out = ROOT / "build" / "compiled"
+    code = _step([_python(), "bench/build_compiled.py", "--out", str(out)])
+    if code != 0:
+        return code
+    env = {**os.environ, "PYTHONPATH": str(out)}
+    check = ("import tradehall.engine.orderflow as m, sys; "
+             "sys.exit(0 if m.__file__.endswith('.so') else 'compiled module not loaded')")
+    code = _step([_python(), "-c", check], env)
+    if code != 0:
+        return code
+    return _step([_python(), "-m", "pytest", "-n", "2", "--dist", "loadfile", "-p",
+                  "no:cacheprovider", "tests/unit/engine", "tests/unit/kernel",
+                  "tests/scenarios"], env)
 
 
 def main() -> int:

@@ -2,7 +2,8 @@
 """Set up the virtual environment and run tradehall or its tests.
 
 Usage:
-    python3 dev.py run [ARGS...]   set up .venv, then run the platform's main job
+    python3 dev.py run [ARGS...]   set up .venv (and the mypyc-compiled engine core when a C
+                                   compiler is there), then run the platform's main job
     python3 dev.py test [ARGS...]  set up .venv with the dev tools, then lint, type-check, test;
                                    without ARGS also compile the engine core with mypyc and run
                                    its tests again against the compiled modules
@@ -49,9 +50,25 @@ def ensure_venv(extras: str) -> None:
 
 
 def run(args: list[str]) -> int:
-    ensure_venv("")
+    ensure_venv("dev")
     cmd = [str(BIN / "tradehall"), *(args or ["demo"])]
-    return subprocess.run(cmd, cwd=ROOT, check=False).returncode
+    return subprocess.run(cmd, cwd=ROOT, check=False, env=_compiled_env()).returncode
+
+
+def _compiled_env() -> dict[str, str] | None:
+    """Build the mypyc-compiled engine if stale and return an environment that uses it.
+
+    Returns None (plain sources) when there is no C compiler or the build fails.
+    """
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        print("no C compiler: running the engine from plain Python sources", flush=True)
+        return None
+    out = ROOT / "build" / "compiled"
+    build = [_python(), "bench/build_compiled.py", "--out", str(out), "--if-stale"]
+    if subprocess.run(build, cwd=ROOT, check=False).returncode != 0:
+        print("mypyc build failed: running the engine from plain Python sources", flush=True)
+        return None
+    return {**os.environ, "PYTHONPATH": str(out)}
 
 
 def test(args: list[str]) -> int:
@@ -93,7 +110,7 @@ def test_compiled() -> int:
         print("skipping the compiled pass: no C compiler (cc/gcc) on this machine", flush=True)
         return 0
     out = ROOT / "build" / "compiled"
-    code = _step([_python(), "bench/build_compiled.py", "--out", str(out)])
+    code = _step([_python(), "bench/build_compiled.py", "--out", str(out), "--if-stale"])
     if code != 0:
         return code
     env = {**os.environ, "PYTHONPATH": str(out)}

@@ -12,6 +12,7 @@ first on the path:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -30,11 +31,31 @@ MODULES = (
 )
 
 
+STAMP = ".source-digest"
+
+
+def source_digest() -> str:
+    """Digest of every source file of the package, so a stale build can be told apart."""
+    digest = hashlib.sha256()
+    package = ROOT / "src" / "tradehall"
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "compiled")
+    parser.add_argument("--if-stale", action="store_true",
+                        help="do nothing when the build matches the current sources")
     args = parser.parse_args()
     out: Path = args.out.resolve()
+    digest = source_digest()
+    stamp = out / STAMP
+    if args.if_stale and stamp.exists() and stamp.read_text() == digest:
+        print(f"compiled engine in {out} is up to date")
+        return 0
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -48,6 +69,7 @@ def main() -> int:
         return result.returncode
     shutil.rmtree(out / "build", ignore_errors=True)
     built = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.so"))
+    stamp.write_text(digest)
     print(f"compiled {len(built)} extension modules into {out}")
     print(f"use: PYTHONPATH={out} .venv/bin/python bench/engine_bench.py")
     return 0

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tradehall.engine import orderflow
 from tradehall.engine.state import state_hash
 from tradehall.engine.wire_input import EdgeRejected, decode_op, to_command
 from tradehall.entrypoints import demo_flow
@@ -34,9 +35,10 @@ def demo(
     shutil.rmtree(data_dir, ignore_errors=True)
     ops = [*demo_flow.reference_data(), *demo_flow.funding(accounts),
            *demo_flow.order_flow(seed, orders, accounts)]
+    build = "compiled with mypyc" if str(orderflow.__file__).endswith(".so") else "plain Python"
     console.print(f"[bold]tradehall demo[/bold]: {len(ops):,} commands, "
                   f"{len(demo_flow.INSTRUMENTS)} instruments, {accounts} accounts, "
-                  f"journal in {data_dir}/")
+                  f"journal in {data_dir}/, engine {build}")
     counts: Counter[str] = Counter()
     volume: Counter[str] = Counter()
     started = time.perf_counter()

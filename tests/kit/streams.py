@@ -40,7 +40,7 @@ from tests.kit.factories import (
 )
 from tradehall.engine.matcher import MatchingEngine
 from tradehall.engine.orders import OrderState
-from tradehall.kernel.ids import AccountId, AssetCode, OrderId
+from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, OrderId, Symbol
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
 from tradehall.trading.model import (
@@ -78,7 +78,7 @@ class StreamConfig:
 # Relative weights of the kinds of step; cancels are about 30% of all steps.
 _KINDS = (
     ["limit"] * 12 + ["market", "stop", "stop_limit"] + ["cancel"] * 7 + ["cancel_id"]
-    + ["cancel_all"] + ["amend"] * 3 + ["deposit", "withdraw", "time", "status"]
+    + ["cancel_all"] + ["amend"] * 3 + ["deposit", "withdraw", "time", "status", "close"]
 )
 _TIFS = [TimeInForce.GTC] * 6 + [TimeInForce.DAY, TimeInForce.IOC, TimeInForce.FOK]
 _STATUSES = [InstrumentStatus.TRADING] * 4 + [InstrumentStatus.HALTED,
@@ -129,6 +129,11 @@ def _draw_command(draw: st.DrawFn, cfg: StreamConfig, kind: str, index: int,
         asset = draw(st.sampled_from([USD, ABC]))
         amount = draw(st.integers(min_value=1, max_value=2_000_00 if asset == USD else 20))
         return (deposit if kind == "deposit" else withdraw)(account, asset, amount)
+    if kind == "close":
+        coid = f"close{index}"
+        used.append((account, coid))
+        return c.ClosePosition(account=account, symbol=Symbol(draw(st.sampled_from(cfg.symbols))),
+                               client_order_id=ClientOrderId(coid))
     if kind == "status":
         return set_status(draw(st.sampled_from(cfg.symbols)), draw(st.sampled_from(_STATUSES)))
     return _draw_order(draw, cfg, kind, account, index, used)

@@ -28,6 +28,7 @@ MODULES = (
     "tradehall/engine/risk.py",
     "tradehall/trading/positions.py",
     "tradehall/ledger/model.py",
+    "tradehall/trading/instrument.py",
 )
 
 

@@ -28,9 +28,9 @@ from tradehall.kernel.ids import (
 from tradehall.ledger.model import Asset
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
+from tradehall.trading.instrument import Instrument
 from tradehall.trading.model import (
     DEFAULT_ASSET_SCALE,
-    Instrument,
     InstrumentKind,
     OrderType,
     Side,

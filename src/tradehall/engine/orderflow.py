@@ -34,9 +34,7 @@ from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, ClientOrderId, Orde
 from tradehall.kernel.numeric import format_units, step_for_scale
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
-from tradehall.trading.model import (
-    Instrument,
-)
+from tradehall.trading.instrument import Instrument
 
 MAX_CLIENT_ORDER_ID = 64
 MAX_PRICE_TICKS = 2**53

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tradehall.trading.model import PPM, Instrument, fee_ceil
+from tradehall.trading.instrument import PPM, Instrument, fee_ceil
 
 
 def buy_hold(inst: Instrument, price: int, lots: int) -> int:

@@ -34,7 +34,7 @@ from tradehall.kernel.ids import (
 from tradehall.ledger.model import Asset, Balance, Ledger
 from tradehall.trading import events as e
 from tradehall.trading.commands import SubmitOrder
-from tradehall.trading.model import PPM, Instrument
+from tradehall.trading.instrument import PPM, Instrument
 from tradehall.trading.positions import Position
 
 StopHeaps = tuple[list[tuple[int, int]], list[tuple[int, int]]]

@@ -22,7 +22,8 @@ from tradehall.kernel.errors import InvariantViolation
 from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, OrderId, Symbol
 from tradehall.ledger.model import Asset
 from tradehall.trading.commands import SubmitOrder
-from tradehall.trading.model import Instrument, InstrumentKind, InstrumentSpec, InstrumentStatus
+from tradehall.trading.instrument import Instrument
+from tradehall.trading.model import InstrumentKind, InstrumentSpec, InstrumentStatus
 from tradehall.trading.positions import Position
 
 STATE_VERSION = 1

@@ -19,9 +19,9 @@ from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, OrderId, S
 from tradehall.kernel.numeric import parse_units, step_for_scale
 from tradehall.ledger.model import Asset
 from tradehall.trading import commands as c
+from tradehall.trading.instrument import Instrument
 from tradehall.trading.model import (
     DEFAULT_STP,
-    Instrument,
     InstrumentSpec,
     InstrumentStatus,
     OrderType,

@@ -15,7 +15,7 @@ from tradehall.engine.matcher import MatchingEngine
 from tradehall.kernel.ids import AssetCode, Symbol
 from tradehall.kernel.numeric import format_units, step_for_scale
 from tradehall.trading import events as e
-from tradehall.trading.model import Instrument
+from tradehall.trading.instrument import Instrument
 
 Json = dict[str, Any]
 

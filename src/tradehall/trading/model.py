@@ -1,25 +1,16 @@
-"""Trading vocabulary and instruments.
-
-Enums for sides, order types, time in force and self-trade prevention, and `Instrument`, which
-owns every conversion between the edge's decimals and the engine's integers (ticks, lots, minor
-units) for one symbol. Pure: no I/O, no clock.
+"""Trading vocabulary: sides, order types, time in force, self-trade prevention, instrument
+kinds and statuses, and `InstrumentSpec`, the definition of an instrument as an operator gives
+it. The engine's working form with integer conversions is `trading/instrument.py`. Pure.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from fractions import Fraction
 
 import msgspec
 
-from tradehall.kernel.errors import InvalidInput
 from tradehall.kernel.ids import AssetCode, Symbol
-from tradehall.kernel.numeric import format_units, parse_units, step_for_scale, to_units
-
-PPM = 1_000_000
-_PPM_STEP = Decimal("0.000001")
-MAX_FEE_PPM = 100_000  # 10%
 
 
 class InstrumentKind(StrEnum):
@@ -87,125 +78,3 @@ class InstrumentSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     margin_rate: Decimal | None = None
     stop_collar: Decimal = Decimal("0.05")
     status: InstrumentStatus = InstrumentStatus.TRADING
-
-
-def _rate_ppm(value: Decimal, field: str, *, allow_zero: bool = True) -> int:
-    return to_units(value, _PPM_STEP, field, allow_zero=allow_zero)
-
-
-class Instrument:
-    """An instrument with its integer conversions precomputed.
-
-    Notional (quote minor units) of `p` ticks times `q` lots is `p * q * num / den`, where
-    `num / den = tick_size * lot_size * 10**quote_scale`. Amounts charged round down and holds
-    round up, so a hold always covers what its fills consume.
-    """
-
-    __slots__ = (
-        "band_ppm",
-        "base",
-        "base_per_lot",
-        "collar_ppm",
-        "kind",
-        "lot_size",
-        "maker_ppm",
-        "margin_ppm",
-        "max_lots",
-        "min_lots",
-        "notional_den",
-        "notional_num",
-        "quote",
-        "quote_step",
-        "spec",
-        "status",
-        "symbol",
-        "taker_ppm",
-        "tick_size",
-    )
-
-    def __init__(self, spec: InstrumentSpec, base_scale: int, quote_scale: int) -> None:
-        self.spec = spec
-        self.symbol = spec.symbol
-        self.kind = spec.kind
-        self.status = spec.status
-        self.base = spec.base
-        self.quote = spec.quote
-        self.tick_size = _positive_step(spec.tick_size, "tick_size")
-        self.lot_size = _positive_step(spec.lot_size, "lot_size")
-        base_units = Fraction(self.lot_size) * 10**base_scale
-        if base_units.denominator != 1:
-            raise InvalidInput("lot_size", f"{spec.lot_size} is finer than {spec.base}'s "
-                               f"{base_scale} decimals", code="too_many_decimals")
-        self.base_per_lot = int(base_units)
-        factor = Fraction(self.tick_size) * Fraction(self.lot_size) * 10**quote_scale
-        self.notional_num: int = factor.numerator
-        self.notional_den: int = factor.denominator
-        self.quote_step = step_for_scale(quote_scale)
-        self.min_lots = 1 if spec.min_qty is None else self.qty_to_lots(spec.min_qty, "min_qty")
-        self.max_lots = 0 if spec.max_qty is None else self.qty_to_lots(spec.max_qty, "max_qty")
-        if self.max_lots and self.max_lots < self.min_lots:
-            raise InvalidInput("max_qty", "is below min_qty", code="out_of_range")
-        self.band_ppm = 0 if spec.price_band is None else _rate_ppm(spec.price_band, "price_band",
-                                                                    allow_zero=False)
-        self.maker_ppm = _rate_ppm(spec.maker_fee, "maker_fee")
-        self.taker_ppm = _rate_ppm(spec.taker_fee, "taker_fee")
-        for name, ppm in (("maker_fee", self.maker_ppm), ("taker_fee", self.taker_ppm)):
-            if ppm > MAX_FEE_PPM:
-                raise InvalidInput(name, "must be at most 0.1", code="out_of_range")
-        self.collar_ppm = _rate_ppm(spec.stop_collar, "stop_collar")
-        self.margin_ppm = 0
-        if spec.kind is InstrumentKind.MARGIN:
-            if spec.margin_rate is None:
-                raise InvalidInput("margin_rate", "is required for margin instruments",
-                                   code="missing")
-            self.margin_ppm = _rate_ppm(spec.margin_rate, "margin_rate", allow_zero=False)
-            if self.margin_ppm > PPM:
-                raise InvalidInput("margin_rate", "must be at most 1", code="out_of_range")
-
-    # -- Edge conversions ------------------------------------------------------------------
-
-    def price_to_ticks(self, price: object, field: str = "price") -> int:
-        """Convert a decimal price to ticks, refusing off-grid values."""
-        return parse_units(price, self.tick_size, field)
-
-    def qty_to_lots(self, qty: object, field: str = "qty") -> int:
-        """Convert a decimal quantity to lots, refusing off-grid values."""
-        return parse_units(qty, self.lot_size, field)
-
-    def format_price(self, ticks: int) -> str:
-        """Render ticks as a decimal string."""
-        return format_units(ticks, self.tick_size)
-
-    def format_qty(self, lots: int) -> str:
-        """Render lots as a decimal string."""
-        return format_units(lots, self.lot_size)
-
-    def format_quote(self, units: int) -> str:
-        """Render quote-asset minor units as a decimal string."""
-        return format_units(units, self.quote_step)
-
-    # -- Integer money -----------------------------------------------------------------------
-
-    def notional_floor(self, ticks: int, lots: int) -> int:
-        """Quote minor units paid for `lots` at `ticks`, rounded down."""
-        return ticks * lots * self.notional_num // self.notional_den
-
-    def notional_ceil(self, ticks: int, lots: int) -> int:
-        """Quote minor units to hold for `lots` at `ticks`, rounded up."""
-        return -(-ticks * lots * self.notional_num // self.notional_den)
-
-
-def _positive_step(value: Decimal, field: str) -> Decimal:
-    if not value.is_finite() or value <= 0:
-        raise InvalidInput(field, f"must be positive, got {value}", code="not_positive")
-    return value
-
-
-def fee_floor(notional: int, ppm: int) -> int:
-    """Fee charged on a notional, rounded down."""
-    return notional * ppm // PPM
-
-
-def fee_ceil(notional: int, ppm: int) -> int:
-    """Fee to hold for a notional, rounded up."""
-    return -(-notional * ppm // PPM)

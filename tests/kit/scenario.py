@@ -20,7 +20,7 @@ import pytest
 from tests.kit.factories import T0, make_engine
 from tests.kit.invariants import check_engine
 from tradehall.engine.matcher import BookFactory, MatchingEngine
-from tradehall.engine.state import capture
+from tradehall.engine.state import EngineState, capture
 from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, Symbol
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
@@ -50,7 +50,7 @@ class Expect:
 class Probe(Protocol):
     """A check of engine state between commands."""
 
-    def check(self, engine: MatchingEngine, before: dict[str, Any]) -> None: ...
+    def check(self, engine: MatchingEngine, before: EngineState) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ class BookIs:
     bids: Sequence[tuple[int, Queue]] = ()
     asks: Sequence[tuple[int, Queue]] = ()
 
-    def check(self, engine: MatchingEngine, before: dict[str, Any]) -> None:
+    def check(self, engine: MatchingEngine, before: EngineState) -> None:
         book = engine.books[Symbol(self.symbol)]
         for name, buy_side, want in (("bids", True, self.bids), ("asks", False, self.asks)):
             have = [(level.price, [(o.client_order_id, o.leaves) for o in level.orders()])
@@ -250,7 +250,7 @@ class BalanceIs:
     available: int | None = None
     held: int | None = None
 
-    def check(self, engine: MatchingEngine, before: dict[str, Any]) -> None:
+    def check(self, engine: MatchingEngine, before: EngineState) -> None:
         bal = engine.ledger.peek(self.account, self.asset)
         have = (0, 0) if bal is None else (bal.available, bal.held)
         want = (have[0] if self.available is None else self.available,
@@ -269,7 +269,7 @@ class PositionIs:
     realized_pnl: int | None = None
     margin: int | None = None
 
-    def check(self, engine: MatchingEngine, before: dict[str, Any]) -> None:
+    def check(self, engine: MatchingEngine, before: EngineState) -> None:
         pos = engine.position(self.account, Symbol(self.symbol))
         assert pos is not None, f"no position for {self.account} in {self.symbol}"
         for name in ("net_qty", "cost_ticks", "realized_pnl", "margin"):
@@ -286,7 +286,7 @@ class IsOpen:
     client_order_id: str
     is_open: bool = True
 
-    def check(self, engine: MatchingEngine, before: dict[str, Any]) -> None:
+    def check(self, engine: MatchingEngine, before: EngineState) -> None:
         live = engine.open_order(self.account, ClientOrderId(self.client_order_id)) is not None
         assert live == self.is_open, f"{self.account}/{self.client_order_id} open={live}"
 
@@ -294,11 +294,11 @@ class IsOpen:
 class Unchanged:
     """The previous command left the engine's canonical state exactly as it found it."""
 
-    def check(self, engine: MatchingEngine, before: dict[str, Any]) -> None:
+    def check(self, engine: MatchingEngine, before: EngineState) -> None:
         after = capture(engine)
         # Engine time moves with every command; nothing else may.
-        changed = sorted(key for key in after
-                         if key != "now_ns" and after[key] != before.get(key))
+        changed = sorted(key for key in EngineState.__struct_fields__
+                         if key != "now_ns" and getattr(after, key) != getattr(before, key))
         assert not changed, f"state changed in {changed}"
 
 

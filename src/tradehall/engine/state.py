@@ -1,9 +1,9 @@
 """Canonical state of the engine: capture, restore, and the state hash.
 
 `capture` turns the whole engine (reference data, balances, positions, live orders in book
-queue order, stop orders, the client order id register, counters) into plain values in a
-canonical order; its msgpack encoding is the snapshot payload, and the blake2b of that
-encoding is the state hash. Two engines with equal hashes behave identically from then on.
+queue order, stop orders, the client order id register, counters) into an `EngineState` struct
+in a canonical order; its msgpack encoding is the snapshot payload, and the blake2b of that
+encoding is the state hash. Typed structs let msgspec encode and decode it in C. Two engines with equal hashes behave identically from then on.
 Internal heaps are not captured: they are rebuilt, and only their order of popping matters,
 which is a total order. No I/O.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from heapq import heapify
-from typing import Any
 
 import msgspec
 
@@ -26,32 +25,62 @@ from tradehall.trading.instrument import Instrument
 from tradehall.trading.model import InstrumentKind, InstrumentSpec, InstrumentStatus
 from tradehall.trading.positions import Position
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+
+
+class OrderRow(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """A live order as captured: its command plus what the engine changed since."""
+
+    order_id: int
+    command: SubmitOrder
+    state: int
+    price: int | None
+    leaves: int
+    filled: int
+    held: int
+    expire_ns: int
+
+
+class EngineState(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """The canonical capture of an engine; every list is in a fixed order."""
+
+    version: int
+    now_ns: int
+    next_order_id: int
+    next_trade_id: int
+    assets: list[tuple[str, int]]
+    instruments: list[tuple[InstrumentSpec, str]]
+    balances: list[tuple[str, str, int, int]]
+    positions: list[tuple[str, str, int, int, int, int]]
+    last_price: list[tuple[str, int]]
+    orders: list[OrderRow]
+    client_ids: list[tuple[str, str, SubmitOrder, int]]
+
+
+# Typed structs encode and decode in C without an intermediate dict per entry.
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder()
+_decoder = msgspec.msgpack.Decoder(EngineState)
 
 
-def capture(engine: MatchingEngine) -> dict[str, Any]:
-    """Return the engine's full state as canonical plain values."""
-    return {
-        "version": STATE_VERSION,
-        "now_ns": engine.now_ns,
-        "next_order_id": engine.next_order_id,
-        "next_trade_id": engine.next_trade_id,
-        "assets": sorted([a.code, a.scale] for a in engine.assets.values()),
-        "instruments": [[msgspec.to_builtins(inst.spec), inst.status.value]
-                        for inst in sorted(engine.instruments.values(),
-                                           key=lambda i: i.symbol)],
-        "balances": sorted([b.account, b.asset, b.available, b.held] for b in engine.ledger),
-        "positions": sorted([p.account, p.symbol, p.net_qty, p.cost_ticks, p.realized_pnl,
-                             p.margin] for p in engine.positions.values()),
-        "last_price": sorted([s, p] for s, p in engine.last_price.items()),
-        "orders": [_order_row(o) for o in _live_orders(engine)],
-        "client_ids": sorted(
-            [account, coid, msgspec.to_builtins(cmd), order_id]
-            for account, ids in engine.client_ids.items()
-            for coid, (cmd, order_id) in ids.items()),
-    }
+def capture(engine: MatchingEngine) -> EngineState:
+    """Return the engine's full state in canonical order."""
+    return EngineState(
+        version=STATE_VERSION,
+        now_ns=engine.now_ns,
+        next_order_id=engine.next_order_id,
+        next_trade_id=engine.next_trade_id,
+        assets=sorted((a.code, a.scale) for a in engine.assets.values()),
+        instruments=[(inst.spec, inst.status.value)
+                     for inst in sorted(engine.instruments.values(), key=lambda i: i.symbol)],
+        balances=sorted((b.account, b.asset, b.available, b.held) for b in engine.ledger),
+        positions=sorted((p.account, p.symbol, p.net_qty, p.cost_ticks, p.realized_pnl,
+                          p.margin) for p in engine.positions.values()),
+        last_price=sorted(engine.last_price.items()),
+        orders=[_order_row(o) for o in _live_orders(engine)],
+        client_ids=[(account, coid, cmd, order_id)
+                    for account in sorted(engine.client_ids)
+                    for coid, (cmd, order_id) in sorted(engine.client_ids[account].items())],
+    )
 
 
 def encode_state(engine: MatchingEngine) -> bytes:
@@ -78,41 +107,41 @@ def _live_orders(engine: MatchingEngine) -> list[Order]:
     return result
 
 
-def _order_row(o: Order) -> list[Any]:
-    return [o.order_id, msgspec.to_builtins(o.command), int(o.state), o.price, o.leaves,
-            o.filled, o.held, o.expire_ns]
+def _order_row(o: Order) -> OrderRow:
+    return OrderRow(order_id=o.order_id, command=o.command, state=int(o.state), price=o.price,
+                    leaves=o.leaves, filled=o.filled, held=o.held, expire_ns=o.expire_ns)
 
 
 def restore(payload: bytes, book_factory: BookFactory | None = None) -> MatchingEngine:
     """Build an engine from a snapshot payload."""
-    state = _decoder.decode(payload)
-    if state.get("version") != STATE_VERSION:
-        raise InvariantViolation(f"snapshot state version {state.get('version')} is unknown")
+    state = _decode(payload)
     engine = MatchingEngine() if book_factory is None else MatchingEngine(book_factory)
-    engine.now_ns = state["now_ns"]
-    engine.next_order_id = state["next_order_id"]
-    engine.next_trade_id = state["next_trade_id"]
-    for code, scale in state["assets"]:
-        engine.assets[code] = Asset(code, scale)
-    for spec_raw, status in state["instruments"]:
-        spec = msgspec.convert(spec_raw, InstrumentSpec)
+    engine.now_ns = state.now_ns
+    engine.next_order_id = state.next_order_id
+    engine.next_trade_id = state.next_trade_id
+    for code, scale in state.assets:
+        engine.assets[AssetCode(code)] = Asset(AssetCode(code), scale)
+    for spec, status in state.instruments:
         inst = Instrument(spec, engine.assets[spec.base].scale, engine.assets[spec.quote].scale)
         inst.status = InstrumentStatus(status)
         engine.instruments[spec.symbol] = inst
         engine.books[spec.symbol] = engine.book_factory(spec.symbol)
         engine.stops[spec.symbol] = ([], [])
-    for account, asset, available, held in state["balances"]:
+    for account, asset, available, held in state.balances:
         bal = engine.ledger.balance(AccountId(account), AssetCode(asset))
         bal.available, bal.held = available, held
-    for account, symbol, net, cost, pnl, margin in state["positions"]:
-        pos = engine.positions[(account, symbol)] = Position(account, symbol)
+    for account, symbol, net, cost, pnl, margin in state.positions:
+        key = (AccountId(account), Symbol(symbol))
+        pos = engine.positions[key] = Position(*key)
         pos.net_qty, pos.cost_ticks, pos.realized_pnl, pos.margin = net, cost, pnl, margin
-    engine.last_price.update({Symbol(s): p for s, p in state["last_price"]})
-    for row in state["orders"]:
+    engine.last_price.update({Symbol(s): p for s, p in state.last_price})
+    for row in state.orders:
         _restore_order(engine, row)
-    for account, coid, cmd_raw, order_id in state["client_ids"]:
-        engine.client_ids.setdefault(AccountId(account), {})[ClientOrderId(coid)] = (
-            msgspec.convert(cmd_raw, SubmitOrder), OrderId(order_id))
+    for account, coid, cmd, order_id in state.client_ids:
+        register = engine.client_ids.get(AccountId(account))
+        if register is None:
+            register = engine.client_ids[AccountId(account)] = {}
+        register[ClientOrderId(coid)] = (cmd, OrderId(order_id))
     for buys, sells in engine.stops.values():
         heapify(buys)
         heapify(sells)
@@ -120,30 +149,38 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
     return engine
 
 
-def _restore_order(engine: MatchingEngine, row: list[Any]) -> None:
-    order_id, cmd_raw, state, price, leaves, filled, held, expire_ns = row
-    cmd = msgspec.convert(cmd_raw, SubmitOrder)
+def _decode(payload: bytes) -> EngineState:
+    try:
+        return _decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise InvariantViolation(f"snapshot state does not match version {STATE_VERSION}: "
+                                 f"{exc}") from exc
+
+
+def _restore_order(engine: MatchingEngine, row: OrderRow) -> None:
+    cmd = row.command
     inst = engine.instruments[cmd.symbol]
     is_buy = cmd.side == "buy"
     margin = inst.kind == InstrumentKind.MARGIN
     hold_asset = inst.quote if (is_buy or margin) else inst.base
-    order = Order(OrderId(order_id), cmd, engine.ledger.balance(cmd.account, hold_asset))
+    order = Order(OrderId(row.order_id), cmd, engine.ledger.balance(cmd.account, hold_asset))
     if not margin:
         order.receive = engine.ledger.balance(cmd.account, inst.base if is_buy else inst.quote)
-    order.price, order.leaves, order.filled, order.held = price, leaves, filled, held
-    order.expire_ns = expire_ns
+    order.price, order.leaves, order.filled, order.held = (row.price, row.leaves, row.filled,
+                                                           row.held)
+    order.expire_ns = row.expire_ns
     engine.orders_by_id[order.order_id] = order
     engine.open_orders.setdefault(cmd.account, {})[cmd.client_order_id] = order
-    if expire_ns:
-        engine.expiry.append((expire_ns, order_id))
-    if state == OrderState.STOP:
+    if row.expire_ns:
+        engine.expiry.append((row.expire_ns, row.order_id))
+    if row.state == OrderState.STOP:
         order.state = OrderState.STOP
         buys, sells = engine.stops[cmd.symbol]
         stop = order.stop_price
         assert stop is not None
         if is_buy:
-            buys.append((stop, order_id))
+            buys.append((stop, row.order_id))
         else:
-            sells.append((-stop, order_id))
+            sells.append((-stop, row.order_id))
     else:
         engine.books[cmd.symbol].add(order)

@@ -3,9 +3,9 @@
 `capture` turns the whole engine (reference data, balances, positions, live orders in book
 queue order, stop orders, the client order id register, counters) into an `EngineState` struct
 in a canonical order; its msgpack encoding is the snapshot payload, and the blake2b of that
-encoding is the state hash. Typed structs let msgspec encode and decode it in C. Two engines with equal hashes behave identically from then on.
-Internal heaps are not captured: they are rebuilt, and only their order of popping matters,
-which is a total order. No I/O.
+encoding is the state hash. Typed structs let msgspec encode and decode it in C. Two engines
+with equal hashes behave identically from then on. Internal heaps are not captured: they are
+rebuilt, and only their order of popping matters, which is a total order. No I/O.
 """
 
 from __future__ import annotations

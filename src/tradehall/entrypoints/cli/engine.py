@@ -12,6 +12,7 @@ import typer
 from tradehall.engine.state import state_hash
 from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig
 from tradehall.entrypoints.workers.stdio_engine import serve
+from tradehall.journal import JournalCorrupted, JournalLocked
 from tradehall.kernel.clock import LiveClock
 
 app = typer.Typer(help="Run the matching engine host.", no_args_is_help=True)
@@ -37,7 +38,7 @@ def run(
     config = EngineHostConfig(data_dir=data_dir, fsync=fsync, snapshot_every=snapshot_every,
                               max_batch_records=max_batch,
                               commit_interval_us=commit_interval_us)
-    with EngineHost.open(config) as host:
+    with _open(config) as host:
         rec = host.recovery
         sys.stdout.buffer.write(msgspec.json.encode({
             "event": "recovered", "snapshot_seq": rec.snapshot_seq, "replayed": rec.replayed,
@@ -51,7 +52,16 @@ def run(
 @app.command("snapshot")
 def snapshot(data_dir: DataDir = Path("var/engine")) -> None:
     """Recover the engine from DATA_DIR and write a snapshot of its state."""
-    with EngineHost.open(EngineHostConfig(data_dir=data_dir)) as host:
+    with _open(EngineHostConfig(data_dir=data_dir)) as host:
         path = host.snapshot()
         typer.echo(f"snapshot at seq {host.seq}: {path.name} "
                    f"state_hash={state_hash(host.engine)}")
+
+
+def _open(config: EngineHostConfig) -> EngineHost:
+    """Open the host, turning the refusals an operator must act on into a one-line error."""
+    try:
+        return EngineHost.open(config)
+    except (JournalCorrupted, JournalLocked) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc

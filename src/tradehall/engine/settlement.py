@@ -119,10 +119,7 @@ class Settlement:
     def _settle_spot(self, inst: Instrument, buyer: Order, seller: Order, notional: int,
                      buyer_fee: int, seller_fee: int, qty: int) -> None:
         cost = notional + buyer_fee
-        if cost > buyer.held:
-            raise InvariantViolation(f"fill costs {cost} but order {buyer.order_id} "
-                                     f"holds {buyer.held}")
-        buyer.held -= cost
+        self._take_from_hold(buyer, cost)
         buyer.hold.held -= cost
         seller_quote = seller.receive
         buyer_base = buyer.receive
@@ -131,7 +128,7 @@ class Settlement:
         seller_quote.available += notional - seller_fee
         self._fee_balance(inst).available += buyer_fee + seller_fee
         base = qty * inst.base_per_lot
-        seller.held -= base
+        self._take_from_hold(seller, base)
         seller.hold.held -= base
         buyer_base.available += base
 

@@ -41,7 +41,7 @@ from measure import (
     print_preamble,
     print_table,
 )
-from streams import SHAPES, Stream, build_stream, fresh_engine
+from streams import SHAPES, Stream, add_stream_arguments, build_stream, fresh_engine
 from tradehall.engine.matcher import MatchingEngine
 from tradehall.engine.state import state_hash
 
@@ -178,11 +178,7 @@ def profile_book(stream: Stream, top: int) -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--book", choices=[*SHAPES, "both"], default="both")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--accounts", type=int, default=1_000)
-    parser.add_argument("--warmup", type=int, default=100_000,
-                        help="commands that build the book before the measure (not timed)")
+    add_stream_arguments(parser, books=[*SHAPES, "both"], default_book="both")
     parser.add_argument("--count", type=int, default=200_000, help="measured commands")
     parser.add_argument("--repeat", type=int, default=3, help="untimed passes per book")
     parser.add_argument("--no-baseline", action="store_true", help="skip the toy-book row")

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from measure import GcTimer, frozen_heap, peak_rss_mib, percentile, print_preamble, print_table
-from streams import SHAPES, Stream, Timed, build_stream, fresh_engine
+from streams import SHAPES, Stream, Timed, add_stream_arguments, build_stream, fresh_engine
 from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig
 
 Row = list[str]
@@ -86,10 +86,7 @@ def engine_only_row(stream: Stream) -> Row:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--book", choices=list(SHAPES), default="thin")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--accounts", type=int, default=1_000)
-    parser.add_argument("--warmup", type=int, default=100_000)
+    add_stream_arguments(parser, books=list(SHAPES), default_book="thin")
     parser.add_argument("--count", type=int, default=300_000,
                         help="measured commands available to each case")
     parser.add_argument("--batches", default="1,64,512,4096", help="batch sizes, comma list")

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from measure import GcTimer, peak_rss_mib, print_preamble, print_table
-from streams import SHAPES, OrderCrowd, Timed
+from streams import SHAPES, OrderCrowd, Timed, add_stream_arguments
 from tradehall.engine.codec import encode_command
 from tradehall.engine.state import encode_state, restore, state_hash
 from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig, Recovery
@@ -137,10 +137,7 @@ def journal_bytes(root: Path) -> int:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--book", choices=list(SHAPES), default="thin")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--accounts", type=int, default=1_000)
-    parser.add_argument("--warmup", type=int, default=100_000)
+    add_stream_arguments(parser, books=list(SHAPES), default_book="thin")
     parser.add_argument("--journal", type=int, default=1_000_000,
                         help="commands journaled after snapshot S1")
     parser.add_argument("--batch", type=int, default=4_096, help="submit batch while building")

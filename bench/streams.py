@@ -18,6 +18,7 @@ Owns nothing but stream generation: no timing, no files.
 
 from __future__ import annotations
 
+import argparse
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -353,3 +354,13 @@ def fresh_engine(stream: Stream, *, with_warmup: bool = True) -> MatchingEngine:
         for cmd, ts in stream.warmup:
             apply(cmd, ts)
     return engine
+
+
+def add_stream_arguments(parser: argparse.ArgumentParser, *, books: Sequence[str],
+                         default_book: str) -> None:
+    """Add the options that choose the generated stream (book shape, seed, size of the flow)."""
+    parser.add_argument("--book", choices=list(books), default=default_book)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--accounts", type=int, default=1_000)
+    parser.add_argument("--warmup", type=int, default=100_000,
+                        help="commands that build the book before the measure (not timed)")

@@ -177,10 +177,17 @@ def list_snapshots(directory: str | os.PathLike[str]) -> list[SnapshotFile]:
     return found
 
 
-def find_latest_snapshot(directory: str | os.PathLike[str]) -> SnapshotSearch:
-    """Return the newest snapshot that passes its checks and the newer ones that did not."""
+def find_latest_snapshot(directory: str | os.PathLike[str],
+                         max_seq: int | None = None) -> SnapshotSearch:
+    """Return the newest snapshot that passes its checks and the newer ones that did not.
+
+    With `max_seq`, snapshots after that seq are not considered (a reader that has seen the
+    events up to `max_seq` needs the ones after it replayed).
+    """
     skipped: list[SkippedSnapshot] = []
     for entry in reversed(list_snapshots(directory)):
+        if max_seq is not None and entry.seq > max_seq:
+            continue
         try:
             snapshot = read_snapshot(entry.path)
         except JournalCorrupted as error:
@@ -193,9 +200,11 @@ def find_latest_snapshot(directory: str | os.PathLike[str]) -> SnapshotSearch:
     return SnapshotSearch(None, tuple(skipped))
 
 
-def load_latest_snapshot(directory: str | os.PathLike[str]) -> Snapshot | None:
-    """Return the newest valid snapshot, logging each newer one skipped as damaged."""
-    search = find_latest_snapshot(directory)
+def load_latest_snapshot(directory: str | os.PathLike[str],
+                         max_seq: int | None = None) -> Snapshot | None:
+    """Return the newest valid snapshot (at or before `max_seq` when given), logging each newer
+    one skipped as damaged."""
+    search = find_latest_snapshot(directory, max_seq)
     for skipped in search.skipped:
         _log.warning("skipping snapshot %s: %s", skipped.path.name, skipped.reason)
     return search.snapshot

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,10 @@ class Recovery:
     torn_bytes: int
 
 
+ReplayCallback = Callable[[int, int, list[EngineEvent]], None]
+"""Called with (seq, ts_ns, events) for each command recovery replays."""
+
+
 class EngineHost:
     """Owns one engine, its journal writer, and its snapshots."""
 
@@ -67,8 +71,14 @@ class EngineHost:
         self._since_snapshot = 0
 
     @classmethod
-    def open(cls, config: EngineHostConfig) -> EngineHost:
-        """Recover the engine from the newest snapshot plus the journal, then open the writer."""
+    def open(cls, config: EngineHostConfig, *, max_snapshot_seq: int | None = None,
+             on_replay: ReplayCallback | None = None) -> EngineHost:
+        """Recover the engine from the newest snapshot plus the journal, then open the writer.
+
+        `max_snapshot_seq` makes recovery start from a snapshot at or before that seq, and
+        `on_replay` receives the events of every replayed command: together they let a
+        projection that has seen the events up to some seq catch up on the ones after it.
+        """
         root = Path(config.data_dir)
         root.mkdir(parents=True, exist_ok=True)
         # The writer scans the journal, takes the directory lock and drops a torn tail.
@@ -78,7 +88,7 @@ class EngineHost:
             commit_interval_us=config.commit_interval_us))
         try:
             with _collector_paused():
-                engine, snapshot_seq, chain_hash = _load_snapshot(root)
+                engine, snapshot_seq, chain_hash = _load_snapshot(root, max_snapshot_seq)
                 scan = writer.recovery
                 if scan.last_seq < snapshot_seq:
                     raise JournalCorrupted(str(root), 0, f"journal ends at {scan.last_seq} "
@@ -89,8 +99,10 @@ class EngineHost:
                 # snapshot is refused instead of silently replayed onto.
                 for record in read_journal(root, from_seq=snapshot_seq + 1,
                                            prev_hash=chain_hash):
-                    engine.apply(decode_command(record.payload), record.ts_ns)
+                    events = engine.apply(decode_command(record.payload), record.ts_ns)
                     seq = record.seq
+                    if on_replay is not None:
+                        on_replay(seq, record.ts_ns, events)
                     replayed += 1
         except BaseException:
             writer.close()
@@ -150,8 +162,9 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load_snapshot(root: Path) -> tuple[MatchingEngine, int, bytes | None]:
-    snapshot = load_latest_snapshot(root)
+def _load_snapshot(root: Path,
+                   max_seq: int | None) -> tuple[MatchingEngine, int, bytes | None]:
+    snapshot = load_latest_snapshot(root, max_seq)
     if snapshot is None:
         return MatchingEngine(), 0, None
     engine = restore(snapshot.payload)

@@ -1,0 +1,63 @@
+"""The engine host's recovery hooks: an older snapshot on request, replayed events handed back."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from tests.kit.factories import ALICE, BOB, T0, buy, sell
+from tradehall.engine.state import state_hash
+from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig
+from tradehall.kernel.ids import AssetCode
+from tradehall.trading import commands as c
+from tradehall.trading import events as e
+from tradehall.trading.model import InstrumentSpec
+
+
+def _setup() -> list[c.EngineCommand]:
+    cmds: list[c.EngineCommand] = [
+        c.AddAsset(asset=AssetCode("USD"), scale=2), c.AddAsset(asset=AssetCode("ABC"), scale=0),
+        c.AddInstrument(spec=InstrumentSpec(symbol="ABC-USD", base="ABC", quote="USD",
+                                            tick_size=Decimal("0.01"), lot_size=Decimal(1)))]
+    for account in (ALICE, BOB):
+        cmds += [c.Deposit(account=account, asset=AssetCode("USD"), amount=1_000_000),
+                 c.Deposit(account=account, asset=AssetCode("ABC"), amount=100)]
+    return cmds
+
+
+def test_open_when_asked_for_an_older_snapshot_replays_and_reports_every_later_command(
+        tmp_path: Path) -> None:
+    # Arrange: a journal with a snapshot at seq 7 and three commands after it
+    config = EngineHostConfig(data_dir=tmp_path, fsync=False)
+    with EngineHost.open(config) as host:
+        host.submit([(cmd, T0) for cmd in _setup()])
+        host.snapshot()
+        host.submit([(buy(ALICE, "b1", 2, 100_00), T0 + 1), (sell(BOB, "s1", 1, 100_00), T0 + 2),
+                     (sell(BOB, "s2", 1, 100_00), T0 + 3)])
+        expected = state_hash(host.engine)
+    seen: list[tuple[int, list[e.EngineEvent]]] = []
+
+    # Act
+    with EngineHost.open(config, max_snapshot_seq=5,
+                         on_replay=lambda seq, ts, events: seen.append((seq, events))) as host:
+        recovery = host.recovery
+        recovered = state_hash(host.engine)
+
+    # Assert
+    assert (recovery.snapshot_seq, recovery.replayed, recovery.last_seq) == (0, 10, 10)
+    assert [seq for seq, _ in seen] == list(range(1, 11))
+    assert sum(isinstance(ev, e.Trade) for _, events in seen for ev in events) == 2
+    assert recovered == expected
+
+
+def test_open_by_default_starts_from_the_newest_snapshot(tmp_path: Path) -> None:
+    config = EngineHostConfig(data_dir=tmp_path, fsync=False)
+    with EngineHost.open(config) as host:
+        host.submit([(cmd, T0) for cmd in _setup()])
+        host.snapshot()
+        host.submit([(buy(ALICE, "b1", 2, 100_00), T0 + 1)])
+    seen: list[int] = []
+
+    with EngineHost.open(config, on_replay=lambda seq, ts, events: seen.append(seq)) as host:
+        assert host.recovery.snapshot_seq == 7
+    assert seen == [8]

@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.kit.factories import ALICE, BOB, T0, buy, sell
 from tradehall.engine.state import state_hash
 from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig
-from tradehall.kernel.ids import AssetCode
+from tradehall.kernel.ids import AssetCode, Symbol
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
 from tradehall.trading.model import InstrumentSpec
@@ -17,7 +17,8 @@ from tradehall.trading.model import InstrumentSpec
 def _setup() -> list[c.EngineCommand]:
     cmds: list[c.EngineCommand] = [
         c.AddAsset(asset=AssetCode("USD"), scale=2), c.AddAsset(asset=AssetCode("ABC"), scale=0),
-        c.AddInstrument(spec=InstrumentSpec(symbol="ABC-USD", base="ABC", quote="USD",
+        c.AddInstrument(spec=InstrumentSpec(symbol=Symbol("ABC-USD"), base=AssetCode("ABC"),
+                                            quote=AssetCode("USD"),
                                             tick_size=Decimal("0.01"), lot_size=Decimal(1)))]
     for account in (ALICE, BOB):
         cmds += [c.Deposit(account=account, asset=AssetCode("USD"), amount=1_000_000),

@@ -15,7 +15,13 @@ import msgspec
 from tradehall.engine.matcher import MatchingEngine
 from tradehall.engine.orders import Order, OrderState
 from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, OrderId, Symbol
-from tradehall.trading.model import OrderType, Side, TimeInForce
+from tradehall.trading.model import (
+    InstrumentSpec,
+    InstrumentStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 
 
 class LevelView(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -124,3 +130,27 @@ def _order_view(o: Order) -> OpenOrderView:
         time_in_force=TimeInForce(cmd.time_in_force), qty=cmd.qty, leaves=o.leaves,
         filled=o.filled, price=o.price, stop_price=o.stop_price, held=o.held,
         triggered=o.state is not OrderState.STOP)
+
+
+class InstrumentView(msgspec.Struct, frozen=True, gc=False):
+    """An instrument's definition with its current status and its assets' scales."""
+
+    spec: InstrumentSpec
+    status: InstrumentStatus
+    base_scale: int
+    quote_scale: int
+
+
+def assets(engine: MatchingEngine) -> dict[AssetCode, int]:
+    """Return every asset with its scale."""
+    return {code: asset.scale for code, asset in sorted(engine.assets.items())}
+
+
+def instruments(engine: MatchingEngine) -> list[InstrumentView]:
+    """Return every instrument, by symbol."""
+    out = []
+    for symbol in sorted(engine.instruments):
+        inst = engine.instruments[symbol]
+        out.append(InstrumentView(inst.spec, inst.status, engine.assets[inst.base].scale,
+                                  engine.assets[inst.quote].scale))
+    return out

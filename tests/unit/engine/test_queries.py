@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from tests.kit.factories import ALICE, BOB, PERP, SPOT, T0, USD, buy, make_engine, sell
+from tests.kit.factories import (
+    ALICE,
+    BOB,
+    PERP,
+    SPOT,
+    T0,
+    USD,
+    buy,
+    make_engine,
+    sell,
+    set_status,
+)
 from tradehall.engine import queries as q
 from tradehall.kernel.ids import OrderId
-from tradehall.trading.model import OrderType, Side
+from tradehall.trading.model import InstrumentStatus, OrderType, Side
 
 
 def test_book_depth_when_levels_rest_returns_best_first_with_totals() -> None:
@@ -55,3 +66,15 @@ def test_positions_when_margin_trades_report_net_quantity() -> None:
     assert (bob.net_qty, bob.cost_ticks) == (-2, 100_00)
     assert q.last_price(engine, PERP) == 50_00
     assert q.positions(engine, ALICE)[0].margin > 0
+
+
+def test_instruments_and_assets_when_listed_carry_status_and_scales() -> None:
+    engine = make_engine()
+    engine.apply(set_status(SPOT, InstrumentStatus.HALTED), T0)
+
+    views = {v.spec.symbol: v for v in q.instruments(engine)}
+
+    assert q.assets(engine) == {"ABC": 0, "USD": 2, "XYZ": 0}
+    assert views[SPOT].status is InstrumentStatus.HALTED
+    assert (views[SPOT].base_scale, views[SPOT].quote_scale) == (0, 2)
+    assert views[PERP].spec.kind == "margin"

@@ -1,0 +1,1 @@
+"""Embedded defaults: the in-process event bus."""

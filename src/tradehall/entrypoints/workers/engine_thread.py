@@ -1,0 +1,289 @@
+"""The embedded engine: the engine host on its own thread, behind the `EnginePort`.
+
+Callers on the event loop `await execute(command)`; commands queue up while the previous batch
+is being journaled, so the thread takes whatever has queued as one group commit (adaptive
+batching). After each batch's fsync the thread reads the top of the book of every symbol the
+batch touched and the balances of every account it touched, then hands results and the
+`EventBatch` back to the loop in one `call_soon_threadsafe`, which keeps them in sequence order.
+Nothing leaves before its batch is durable. Recovery runs on the thread too; the commands it
+replays are published like live ones (in chunks) so that projections can catch up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tradehall.engine import queries
+from tradehall.engine.matcher import MatchingEngine
+from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig
+from tradehall.kernel.clock import Clock
+from tradehall.kernel.errors import TemporaryError
+from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, Symbol
+from tradehall.marketdata.depth import DepthTracker
+from tradehall.service.messages import BalanceSnapshot, BookUpdate, CommandResult, EventBatch
+from tradehall.trading import events as e
+from tradehall.trading.commands import EngineCommand
+
+_log = logging.getLogger(__name__)
+_REPLAY_CHUNK = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class EngineThreadConfig:
+    """How the embedded engine batches and what it publishes."""
+
+    host: EngineHostConfig
+    book_depth: int = 50  # levels per side in the published book view
+    max_batch: int = 1024  # most commands in one group commit
+    snapshot_on_stop: bool = True
+
+
+@dataclass(slots=True)
+class _Job:
+    commands: Sequence[EngineCommand]
+    future: asyncio.Future[list[CommandResult]]
+    results: list[CommandResult] = field(default_factory=list)
+
+
+_STOP = object()
+
+
+class EngineThread:
+    """Runs one `EngineHost` on a dedicated thread and serves `EnginePort` on the loop."""
+
+    def __init__(self, config: EngineThreadConfig, clock: Clock,
+                 publish: Callable[[EventBatch], None]) -> None:
+        self.config = config
+        self._clock = clock
+        self._publish = publish
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._depth = DepthTracker(config.book_depth)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._stopped = threading.Event()
+        self._failure: BaseException | None = None
+        self._replay: list[CommandResult] = []
+        self._replay_accounts: set[AccountId] = set()
+        self.last_seq = 0
+
+    # -- Lifecycle ------------------------------------------------------------------------------
+
+    async def start(self, *, projection_seq: int | None = None) -> None:
+        """Recover the engine on its thread and return once it accepts commands.
+
+        `projection_seq` is how far the read models got: recovery starts from a snapshot at or
+        before it and publishes every command after it again.
+        """
+        self._loop = asyncio.get_running_loop()
+        started: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(target=self._run, args=(projection_seq, started),
+                                        name="engine", daemon=True)
+        self._thread.start()
+        await started
+
+    async def stop(self) -> None:
+        """Finish the queued commands, snapshot (when configured) and close the journal."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    def is_ready(self) -> bool:
+        return self._ready.is_set() and not self._stopped.is_set()
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The error that stopped the engine thread, if any."""
+        return self._failure
+
+    # -- EnginePort -----------------------------------------------------------------------------
+
+    async def execute(self, command: EngineCommand) -> CommandResult:
+        """Journal and apply one command; return its result once durable."""
+        [result] = await self.execute_many((command,))
+        return result
+
+    async def execute_many(self, commands: Sequence[EngineCommand]) -> list[CommandResult]:
+        """Journal and apply commands in order, in one group commit when they fit one."""
+        if not commands:
+            return []
+        if not self.is_ready() or self._loop is None:
+            raise TemporaryError("the engine is not accepting commands", code="engine_unavailable")
+        future: asyncio.Future[list[CommandResult]] = self._loop.create_future()
+        self._queue.put(_Job(commands, future))
+        return await future
+
+    # -- The thread -----------------------------------------------------------------------------
+
+    def _run(self, projection_seq: int | None, started: asyncio.Future[None]) -> None:
+        try:
+            host = EngineHost.open(self.config.host, max_snapshot_seq=projection_seq,
+                                   on_replay=self._on_replay)
+        except BaseException as exc:  # recovery failed: report it to start() and end
+            self._failure = exc
+            self._stopped.set()
+            self._call(_set_exception, started, exc)
+            return
+        self.last_seq = host.seq
+        self._flush_replay(host.engine)
+        self._ready.set()
+        self._call(_set_result, started, None)
+        try:
+            self._serve(host)
+        except BaseException as exc:
+            # A failed journal write or a broken invariant: nothing more may be acknowledged.
+            self._failure = exc
+            _log.critical("engine thread stopped: %s", exc, exc_info=exc)
+        finally:
+            self._stopped.set()
+            self._fail_pending()
+            try:
+                if self._failure is None and self.config.snapshot_on_stop and host.seq:
+                    host.snapshot()
+            finally:
+                host.close()
+
+    def _serve(self, host: EngineHost) -> None:
+        get = self._queue.get
+        max_batch = self.config.max_batch
+        last_ts = host.engine.now_ns
+        while True:
+            item = get()
+            if not isinstance(item, _Job):
+                return
+            jobs = [item]
+            size = len(item.commands)
+            stop_after = False
+            while size < max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(nxt, _Job):
+                    stop_after = True
+                    break
+                jobs.append(nxt)
+                size += len(nxt.commands)
+            last_ts = max(last_ts, self._clock.now_ns())
+            self._process(host, jobs, last_ts)
+            if stop_after:
+                return
+
+    def _process(self, host: EngineHost, jobs: list[_Job], ts: int) -> None:
+        group = [(cmd, ts) for job in jobs for cmd in job.commands]
+        first = host.seq + 1
+        outcomes = host.submit(group)
+        results = [CommandResult(first + i, ts, events) for i, events in enumerate(outcomes)]
+        self.last_seq = host.seq
+        i = 0
+        for job in jobs:
+            n = len(job.commands)
+            job.results = results[i:i + n]
+            i += n
+        batch = self._batch(host.engine, results)
+        self._call(self._deliver, jobs, batch)
+
+    def _deliver(self, jobs: list[_Job], batch: EventBatch) -> None:
+        for job in jobs:
+            if not job.future.done():  # a caller that gave up still finds it in the events
+                job.future.set_result(job.results)
+        self._publish(batch)
+
+    def _batch(self, engine: MatchingEngine, results: list[CommandResult],
+               all_symbols: bool = False,
+               more_accounts: set[AccountId] | None = None) -> EventBatch:
+        symbols, accounts = _touched(results)
+        if more_accounts:
+            accounts |= more_accounts
+        if all_symbols:
+            symbols = {v.spec.symbol for v in queries.instruments(engine)}
+        last = results[-1] if results else None
+        seq = last.seq if last else self.last_seq
+        ts = last.ts_ns if last else engine.now_ns
+        books: list[BookUpdate] = []
+        for symbol in sorted(symbols):
+            bids, asks = queries.book_depth(engine, symbol, self.config.book_depth)
+            update = self._depth.update(symbol, bids, asks, seq, ts)
+            if update is not None:
+                books.append(update)
+        balances = [BalanceSnapshot(account, b.asset, b.available, b.held)
+                    for account in sorted(accounts)
+                    for b in queries.balances(engine, account)]
+        first = results[0].seq if results else seq
+        return EventBatch(first_seq=first, last_seq=seq, results=results, books=books,
+                          balances=balances)
+
+    # -- Recovery -------------------------------------------------------------------------------
+
+    def _on_replay(self, seq: int, ts: int, events: list[e.EngineEvent]) -> None:
+        self._replay.append(CommandResult(seq, ts, events))
+        if len(self._replay) >= _REPLAY_CHUNK:
+            chunk, self._replay = self._replay, []
+            self._replay_accounts |= _touched(chunk)[1]
+            batch = EventBatch(first_seq=chunk[0].seq, last_seq=chunk[-1].seq, results=chunk,
+                               books=[], balances=[])
+            self._call(self._publish, batch)
+
+    def _flush_replay(self, engine: MatchingEngine) -> None:
+        """Publish the rest of the replay with every book and the replayed accounts' balances."""
+        chunk, self._replay = self._replay, []
+        batch = self._batch(engine, chunk, all_symbols=True,
+                            more_accounts=self._replay_accounts)
+        self._replay_accounts = set()
+        self._call(self._publish, batch)
+
+    # -- Helpers --------------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., object], *args: object) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _fail_pending(self) -> None:
+        error = TemporaryError("the engine stopped", code="engine_unavailable")
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Job):
+                self._call(_set_exception, item.future, error)
+
+
+def _set_result(future: asyncio.Future[None], value: None) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[object], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _touched(results: list[CommandResult]) -> tuple[set[Symbol], set[AccountId]]:
+    """Symbols whose book and accounts whose balances a run of results may have changed."""
+    symbols: set[Symbol] = set()
+    accounts: set[AccountId] = set()
+    for result in results:
+        for ev in result.events:
+            if isinstance(ev, e.Trade):
+                symbols.add(ev.symbol)
+                accounts.add(ev.maker_account)
+                accounts.add(ev.taker_account)
+            elif isinstance(ev, e.OrderAccepted | e.OrderCanceled | e.OrderExpired
+                            | e.OrderAmended | e.StopTriggered):
+                symbols.add(ev.symbol)
+                accounts.add(ev.account)
+            elif isinstance(ev, e.Deposited | e.Withdrawn | e.PositionChanged):
+                accounts.add(ev.account)
+            elif isinstance(ev, e.InstrumentAdded):
+                symbols.add(ev.spec.symbol)
+    accounts -= SYSTEM_ACCOUNTS
+    return symbols, accounts

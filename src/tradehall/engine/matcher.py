@@ -71,7 +71,13 @@ class MatchingEngine(OrderFlow):
         self.now_ns = ts_event
         if self.expiry and self.expiry[0][0] <= ts_event:
             self._expire_due(ts_event)
-        self._handlers[type(command)](command, ts_event)
+        # The frequent commands first, as direct calls (native ones when compiled).
+        if isinstance(command, c.SubmitOrder):
+            self._submit(command, ts_event)
+        elif isinstance(command, c.CancelOrder):
+            self._cancel(command, ts_event)
+        else:
+            self._handlers[type(command)](command, ts_event)
         return out
 
     # -- Time ------------------------------------------------------------------------------
@@ -89,7 +95,7 @@ class MatchingEngine(OrderFlow):
             self._finish(order)
             self._out.append(e.OrderExpired(
                 order_id=order.order_id, account=order.account,
-                client_order_id=order.client_order_id, symbol=order.command.symbol,
+                client_order_id=order.client_order_id, symbol=order.symbol,
                 remaining_qty=order.leaves))
 
     def _close_position(self, command: c.ClosePosition, ts: int) -> None:

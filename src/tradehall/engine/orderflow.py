@@ -8,7 +8,7 @@ No I/O; called only through `MatchingEngine.apply`.
 from __future__ import annotations
 
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, Final
 
 from tradehall.engine import risk
 from tradehall.engine.orders import (
@@ -18,9 +18,7 @@ from tradehall.engine.orders import (
     DAY,
     FOK,
     HALTED,
-    IOC,
     LIMIT,
-    MARGIN,
     MARKET,
     STOP,
     STOP_LIMIT,
@@ -30,95 +28,121 @@ from tradehall.engine.orders import (
     OrderState,
 )
 from tradehall.engine.settlement import Settlement
-from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, ClientOrderId, OrderId
+from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, AssetCode, ClientOrderId, OrderId
 from tradehall.kernel.numeric import format_units, step_for_scale
+from tradehall.ledger.model import Balance
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
 from tradehall.trading.instrument import Instrument
 
-MAX_CLIENT_ORDER_ID = 64
-MAX_PRICE_TICKS = 2**53
-_NO_REST = (IOC, FOK)
+MAX_CLIENT_ORDER_ID: Final = 64
+MAX_PRICE_TICKS: Final = 2**53
 Reason = tuple[str, str]
+_NO_ID: Final = OrderId(0)
+_NO_HOLD: Final = Balance(AccountId(""), AssetCode(""))  # placeholder until an order is accepted
+
+# Hot event classes as C statics when compiled (a module attribute lookup otherwise).
+_OrderAccepted: Final = e.OrderAccepted
+_OrderCanceled: Final = e.OrderCanceled
+_OrderRejected: Final = e.OrderRejected
+_OrderDuplicate: Final = e.OrderDuplicate
 
 
 class OrderFlow(Settlement):
     """Engine state plus the order use cases."""
 
     def _submit(self, cmd: c.SubmitOrder, ts: int) -> None:
-        seen = self.client_ids.get(cmd.account)
-        if seen is not None and cmd.client_order_id in seen:
-            original, order_id = seen[cmd.client_order_id]
-            if original == cmd:
-                self._out.append(e.OrderDuplicate(order_id=order_id, account=cmd.account,
-                                                  client_order_id=cmd.client_order_id))
-            else:
-                self._reject(cmd, ("duplicate_client_order_id",
-                                   "client order id already used with other content"))
-            return
-        inst = self.instruments.get(cmd.symbol)
-        reason = self._check_order(cmd, inst)
+        # The order is built first (it reads the command's fields once, natively); a refused
+        # one is dropped and gets no id.
+        order = Order(_NO_ID, cmd, _NO_HOLD)
+        seen = self.client_ids.get(order.account)
+        if seen is not None:
+            entry = seen.get(order.client_order_id)
+            if entry is not None:
+                original, order_id = entry
+                if original == cmd:
+                    self._out.append(_OrderDuplicate(order_id=order_id, account=order.account,
+                                                      client_order_id=order.client_order_id))
+                else:
+                    self._reject(cmd, ("duplicate_client_order_id",
+                                       "client order id already used with other content"))
+                return
+        inst = self.instruments.get(order.symbol)
+        reason = self._check_order(order, inst)
         if reason is None:
             assert inst is not None
-            reason = self._check_prices(cmd, inst)
+            reason = self._check_prices(order, inst)
         if reason is not None:
             self._reject(cmd, reason)
             return
         assert inst is not None
-        self._accept(cmd, inst, ts)
+        self._accept(order, inst, ts)
 
     def _reject(self, cmd: c.SubmitOrder, reason: Reason) -> None:
-        self._out.append(e.OrderRejected(account=cmd.account, client_order_id=cmd.client_order_id,
+        self._out.append(_OrderRejected(account=cmd.account, client_order_id=cmd.client_order_id,
                                          symbol=cmd.symbol, reason=reason[0], message=reason[1]))
 
-    def _check_order(self, cmd: c.SubmitOrder, inst: Instrument | None) -> Reason | None:  # noqa: C901
-        if cmd.account in SYSTEM_ACCOUNTS or not cmd.account:
-            return ("invalid_account", f"{cmd.account!r} is not a user account")
-        if not cmd.client_order_id or len(cmd.client_order_id) > MAX_CLIENT_ORDER_ID:
+    def _check_order(self, order: Order, inst: Instrument | None) -> Reason | None:  # noqa: C901
+        account = order.account
+        if account in SYSTEM_ACCOUNTS or not account:
+            return ("invalid_account", f"{account!r} is not a user account")
+        client_order_id = order.client_order_id
+        if not client_order_id or len(client_order_id) > MAX_CLIENT_ORDER_ID:
             return ("invalid_client_order_id",
                     f"client order id must be 1 to {MAX_CLIENT_ORDER_ID} characters")
         if inst is None:
-            return ("unknown_symbol", f"instrument {cmd.symbol} is not defined")
-        if inst.status == HALTED:
-            return ("instrument_halted", f"{cmd.symbol} is halted")
-        if inst.status == CLOSE_ONLY and not cmd.reduce_only:
-            return ("instrument_close_only", f"{cmd.symbol} accepts only reduce-only orders")
-        if cmd.qty < inst.min_lots:
+            return ("unknown_symbol", f"instrument {order.symbol} is not defined")
+        status = inst.status
+        if status != TRADING:
+            if status == HALTED:
+                return ("instrument_halted", f"{order.symbol} is halted")
+            if status == CLOSE_ONLY and not order.reduce_only:
+                return ("instrument_close_only",
+                        f"{order.symbol} accepts only reduce-only orders")
+        qty = order.leaves
+        if qty < inst.min_lots:
             return ("qty_below_minimum", f"quantity must be at least {inst.min_lots} lots")
-        if inst.max_lots and cmd.qty > inst.max_lots:
+        if inst.max_lots and qty > inst.max_lots:
             return ("qty_above_maximum", f"quantity must be at most {inst.max_lots} lots")
-        if cmd.reduce_only and inst.kind != MARGIN:
+        if order.reduce_only and not inst.is_margin:
             return ("reduce_only_not_supported", "reduce-only applies to margin instruments")
-        if cmd.post_only and (cmd.order_type != LIMIT
-                              or cmd.time_in_force in _NO_REST):
+        if order.post_only and (order.order_type != LIMIT or order.no_rest):
             return ("invalid_post_only", "post-only needs a GTC or DAY limit order")
-        if cmd.reduce_only:
-            pos = self.positions.get((cmd.account, cmd.symbol))
-            reducible = 0 if pos is None else pos.reducible(cmd.side == "buy")
-            if cmd.qty > reducible:
+        if order.reduce_only:
+            pos = self.positions.get((account, inst.symbol))
+            reducible = 0 if pos is None else pos.reducible(order.is_buy)
+            if qty > reducible:
                 return ("reduce_only_would_increase",
                         f"reduce-only quantity exceeds the {reducible} lots that can be reduced")
         return None
 
-    def _check_prices(self, cmd: c.SubmitOrder, inst: Instrument) -> Reason | None:
-        kind = cmd.order_type
-        needs_price = kind in (LIMIT, STOP_LIMIT)
-        needs_stop = kind in (STOP, STOP_LIMIT)
-        if needs_price != (cmd.price is not None):
+    def _check_prices(self, order: Order, inst: Instrument) -> Reason | None:
+        kind = order.order_type
+        price = order.price
+        stop_price = order.stop_price
+        if kind == LIMIT:
+            needs_price, needs_stop = True, False
+        elif order.is_market:
+            needs_price, needs_stop = False, False
+        else:
+            needs_price, needs_stop = kind == STOP_LIMIT, True
+        if needs_price != (price is not None):
             return ("missing_price", "a limit price is required") if needs_price else (
                 "price_not_allowed", f"{kind.value} orders take no limit price")
-        if needs_stop != (cmd.stop_price is not None):
+        if needs_stop != (stop_price is not None):
             return ("missing_stop_price", "a stop price is required") if needs_stop else (
                 "stop_price_not_allowed", f"{kind.value} orders take no stop price")
-        for price in (cmd.price, cmd.stop_price):
-            if price is not None and not 0 < price <= MAX_PRICE_TICKS:
-                return ("invalid_price", "price is out of range")
-        last = self.last_price.get(cmd.symbol, 0)
-        if cmd.price is not None and risk.outside_band(inst, cmd.price, last):
-            return ("price_out_of_band",
-                    f"price is more than the band {inst.spec.price_band} away from the last "
-                    f"trade {inst.format_price(last)}")
-        if cmd.post_only and self._crosses(inst, cmd.side == "buy", cmd.price):
+        if price is not None and not 0 < price <= MAX_PRICE_TICKS:
+            return ("invalid_price", "price is out of range")
+        if stop_price is not None and not 0 < stop_price <= MAX_PRICE_TICKS:
+            return ("invalid_price", "price is out of range")
+        if price is not None and inst.band_ppm:
+            last = self.last_price.get(inst.symbol, 0)
+            if risk.outside_band(inst, price, last):
+                return ("price_out_of_band",
+                        f"price is more than the band {inst.spec.price_band} away from the "
+                        f"last trade {inst.format_price(last)}")
+        if order.post_only and self._crosses(inst, order.is_buy, price):
             return ("post_only_would_cross", "a post-only order must not trade on arrival")
         return None
 
@@ -131,66 +155,67 @@ class OrderFlow(Settlement):
 
     # -- Acceptance and holds --------------------------------------------------------------
 
-    def _accept(self, cmd: c.SubmitOrder, inst: Instrument, ts: int) -> None:
-        is_buy = cmd.side == "buy"
-        margin = inst.kind == MARGIN
+    def _accept(self, order: Order, inst: Instrument, ts: int) -> None:
+        is_buy = order.is_buy
+        margin = inst.is_margin
+        account = order.account
         hold_asset = inst.quote if (is_buy or margin) else inst.base
         # Peek first: a refused order must not even create an empty balance.
-        existing = self.ledger.peek(cmd.account, hold_asset)
+        existing = self.ledger.peek(account, hold_asset)
         available = 0 if existing is None else existing.available
-        amount = self._hold_amount(cmd, inst, is_buy, available)
+        amount = self._hold_amount(order, inst, is_buy, available)
         # A reduce-only order may need nothing (no fee to pay); any other order needs funds.
-        if existing is None or amount > available or (amount <= 0 and not cmd.reduce_only):
+        if existing is None or amount > available or (amount <= 0 and not order.reduce_only):
             scale = self.assets[hold_asset].scale
-            self._reject(cmd, ("insufficient_funds",
-                               f"order needs {format_units(amount, step_for_scale(scale))} "
-                               f"{hold_asset}, {format_units(available, step_for_scale(scale))} "
-                               "available"))
+            self._reject(order.command, (
+                "insufficient_funds",
+                f"order needs {format_units(amount, step_for_scale(scale))} "
+                f"{hold_asset}, {format_units(available, step_for_scale(scale))} available"))
             return
-        hold = existing
-        self.ledger.hold(hold, amount)
+        self.ledger.hold(existing, amount)
         order_id = OrderId(self.next_order_id)
         self.next_order_id += 1
-        order = Order(order_id, cmd, hold)
+        order.order_id = order_id
+        order.hold = existing
         order.held = amount
         if not margin:
-            order.receive = self.ledger.balance(cmd.account, inst.quote if not is_buy
+            order.receive = self.ledger.balance(account, inst.quote if not is_buy
                                                 else inst.base)
-        register = self.client_ids.get(cmd.account)
+        register = self.client_ids.get(account)
         if register is None:
-            register = self.client_ids[cmd.account] = {}
-        register[cmd.client_order_id] = (cmd, order_id)
+            register = self.client_ids[account] = {}
+        register[order.client_order_id] = (order.command, order_id)
         self.orders_by_id[order_id] = order
-        self._out.append(e.OrderAccepted(
-            order_id=order_id, account=cmd.account, client_order_id=cmd.client_order_id,
-            symbol=cmd.symbol, side=cmd.side, order_type=cmd.order_type, qty=cmd.qty,
-            price=cmd.price, stop_price=cmd.stop_price, time_in_force=cmd.time_in_force,
-            post_only=cmd.post_only, reduce_only=cmd.reduce_only, stp=cmd.stp,
-            hold_asset=hold_asset, held=amount))
-        if cmd.stop_price is not None:
+        # Positional, in field order: several times cheaper than keywords (events.py).
+        self._out.append(_OrderAccepted(
+            order_id, account, order.client_order_id, order.symbol, order.side,
+            order.order_type, order.leaves, order.price, order.stop_price, order.time_in_force,
+            order.post_only, order.reduce_only, order.stp, hold_asset, amount))
+        if order.stop_price is not None:
             self._park_stop(order, inst, ts)
         else:
-            self._execute(order, inst, cmd.price, ts)
+            self._execute(order, inst, order.price, ts)
         buys, sells = self.stops[inst.symbol]
         if buys or sells:
             self._trigger_stops(inst, ts)
 
-    def _hold_amount(self, cmd: c.SubmitOrder, inst: Instrument, is_buy: bool,
+    def _hold_amount(self, order: Order, inst: Instrument, is_buy: bool,
                      available: int) -> int:
-        kind = cmd.order_type
-        if kind == MARKET and (is_buy or inst.kind == MARGIN):
+        margin = inst.is_margin
+        if order.is_market and (is_buy or margin):
             return available  # released again when the match ends
-        if inst.kind == MARGIN:
-            price = cmd.price if cmd.price is not None else risk.protection_price(
-                inst, cmd.stop_price or 0, is_buy)
-            return risk.margin_hold(inst, self._margin_price(inst, price, is_buy), cmd.qty,
-                                    cmd.reduce_only)
+        price = order.price
+        if margin:
+            if price is None:
+                price = risk.protection_price(inst, order.stop_price or 0, is_buy)
+            return risk.margin_hold(inst, self._margin_price(inst, price, is_buy), order.leaves,
+                                    order.reduce_only)
         if not is_buy:
-            return risk.sell_hold(inst, cmd.qty)
-        if cmd.price is not None:
-            return risk.buy_hold(inst, cmd.price, cmd.qty)
-        return risk.buy_hold(inst, risk.protection_price(inst, cmd.stop_price or 0, True),
-                             cmd.qty)
+            return risk.sell_hold(inst, order.leaves)
+        if price is not None:
+            return risk.buy_hold(inst, price, order.leaves)
+        return risk.buy_hold(inst, risk.protection_price(inst, order.stop_price or 0, True),
+                             order.leaves)
 
     def _margin_price(self, inst: Instrument, price: int, is_buy: bool) -> int:
         """Price to hold margin at: a sell may fill above its limit, up to the best bid."""
@@ -204,8 +229,8 @@ class OrderFlow(Settlement):
     def _execute(self, order: Order, inst: Instrument, limit: int | None, ts: int) -> None:
         """Match an incoming order, then rest, cancel or finish what is left of it."""
         book = self.books[inst.symbol]
-        if order.time_in_force == FOK and not self._fillable(order, inst, book,
-                                                                         limit):
+        if order.no_rest and order.time_in_force == FOK and not self._fillable(
+                order, inst, book, limit):
             self._cancel_order(order, "fok_unfillable")
         else:
             self._match(order, inst, book, limit)
@@ -213,7 +238,7 @@ class OrderFlow(Settlement):
             pass
         elif order.leaves == 0:
             self._finish(order)
-        elif limit is None or order.time_in_force in _NO_REST or (
+        elif limit is None or order.no_rest or (
                 order.order_type == STOP):
             self._cancel_order(order, "unfilled" if order.filled else "no_liquidity")
         else:
@@ -301,7 +326,7 @@ class OrderFlow(Settlement):
     @staticmethod
     def _fok_budget(order: Order, inst: Instrument) -> int | None:
         # What a FOK taker's fills may spend, or None when its hold covers any fill.
-        if inst.kind == MARGIN:
+        if inst.is_margin:
             return order.held + order.hold.available
         if order.order_type == MARKET and order.is_buy:
             return order.held
@@ -309,7 +334,7 @@ class OrderFlow(Settlement):
 
     @staticmethod
     def _taker_cost(inst: Instrument, price: int, lots: int, closing: int) -> int:
-        if inst.kind == MARGIN:
+        if inst.is_margin:
             return risk.margin_cost(inst, price, lots, inst.taker_ppm, closing)
         return risk.spot_cost(inst, price, lots, inst.taker_ppm)
 
@@ -317,7 +342,7 @@ class OrderFlow(Settlement):
                     left: dict[AccountId, int]) -> int:
         # Each fill of an account's makers reduces its position in turn; a reduce-only maker
         # trades only while something is left to reduce.
-        if inst.kind != MARGIN:
+        if not inst.is_margin:
             return lots
         reducible = left.get(maker.account)
         if reducible is None:
@@ -399,17 +424,15 @@ class OrderFlow(Settlement):
     def _cancel_all(self, cmd: c.CancelAll, ts: int) -> None:
         mine = self.open_orders.get(cmd.account, {})
         targets = [o for o in mine.values()
-                   if cmd.symbol is None or o.command.symbol == cmd.symbol]
+                   if cmd.symbol is None or o.symbol == cmd.symbol]
         targets.sort(key=lambda o: o.order_id)
         for order in targets:
             self._cancel_order(order, "cancel_all")
 
     def _cancel_order(self, order: Order, reason: str) -> None:
         self._finish(order)
-        self._out.append(e.OrderCanceled(
-            order_id=order.order_id, account=order.account,
-            client_order_id=order.client_order_id, symbol=order.command.symbol,
-            remaining_qty=order.leaves, reason=reason))
+        self._out.append(_OrderCanceled(order.order_id, order.account, order.client_order_id,
+                                         order.symbol, order.leaves, reason))
 
     def _amend(self, cmd: c.AmendOrder, ts: int) -> None:
         order = self.open_orders.get(cmd.account, {}).get(cmd.client_order_id)
@@ -419,7 +442,7 @@ class OrderFlow(Settlement):
             return
         assert order is not None
         assert order.price is not None
-        inst = self.instruments[order.command.symbol]
+        inst = self.instruments[order.symbol]
         price = order.price if cmd.price is None else cmd.price
         leaves = order.leaves if cmd.qty is None else cmd.qty - order.filled
         required = self._hold_for_leaves(order, inst, price, leaves)
@@ -457,7 +480,7 @@ class OrderFlow(Settlement):
             return ("not_amendable", "only resting limit orders can be amended")
         if cmd.qty is None and cmd.price is None:
             return ("nothing_to_amend", "give a new qty, a new price, or both")
-        inst = self.instruments[order.command.symbol]
+        inst = self.instruments[order.symbol]
         reason = self._check_amend_qty(cmd, order, inst) or self._check_amend_status(
             cmd, order, inst)
         if reason is not None:
@@ -499,7 +522,7 @@ class OrderFlow(Settlement):
         return None
 
     def _hold_for_leaves(self, order: Order, inst: Instrument, price: int, leaves: int) -> int:
-        if inst.kind == MARGIN:
+        if inst.is_margin:
             return risk.margin_hold(inst, self._margin_price(inst, price, order.is_buy), leaves,
                                     order.reduce_only)
         if order.is_buy:

@@ -7,8 +7,11 @@ dropped from every index as soon as it is done, so finished orders cost no memor
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Final
 
-from tradehall.kernel.ids import AccountId, ClientOrderId, OrderId
+from msgspec import structs
+
+from tradehall.kernel.ids import AccountId, ClientOrderId, OrderId, Symbol
 from tradehall.ledger.model import Balance
 from tradehall.trading.commands import SubmitOrder
 from tradehall.trading.model import (
@@ -16,25 +19,29 @@ from tradehall.trading.model import (
     InstrumentStatus,
     OrderType,
     SelfTradePrevention,
+    Side,
     TimeInForce,
 )
 
 # Enum members bound to module names: on Python 3.11 `OrderType.MARKET` is an attribute lookup
 # through the enum's metaclass (~70 ns), a module global ~15 ns; the hot path does dozens.
-MARGIN = InstrumentKind.MARGIN
-LIMIT = OrderType.LIMIT
-MARKET = OrderType.MARKET
-STOP = OrderType.STOP
-STOP_LIMIT = OrderType.STOP_LIMIT
-IOC = TimeInForce.IOC
-FOK = TimeInForce.FOK
-DAY = TimeInForce.DAY
-STP_NONE = SelfTradePrevention.NONE
-CANCEL_NEWEST = SelfTradePrevention.CANCEL_NEWEST
-CANCEL_OLDEST = SelfTradePrevention.CANCEL_OLDEST
-HALTED = InstrumentStatus.HALTED
-CLOSE_ONLY = InstrumentStatus.CLOSE_ONLY
-TRADING = InstrumentStatus.TRADING
+# `Final` lets mypyc keep them in C statics instead of looking them up in the module dict.
+MARGIN: Final = InstrumentKind.MARGIN
+LIMIT: Final = OrderType.LIMIT
+MARKET: Final = OrderType.MARKET
+STOP: Final = OrderType.STOP
+STOP_LIMIT: Final = OrderType.STOP_LIMIT
+IOC: Final = TimeInForce.IOC
+FOK: Final = TimeInForce.FOK
+DAY: Final = TimeInForce.DAY
+STP_NONE: Final = SelfTradePrevention.NONE
+CANCEL_NEWEST: Final = SelfTradePrevention.CANCEL_NEWEST
+CANCEL_OLDEST: Final = SelfTradePrevention.CANCEL_OLDEST
+HALTED: Final = InstrumentStatus.HALTED
+CLOSE_ONLY: Final = InstrumentStatus.CLOSE_ONLY
+TRADING: Final = InstrumentStatus.TRADING
+
+_astuple: Final = structs.astuple
 
 
 class OrderState(IntEnum):
@@ -59,9 +66,11 @@ class Order:
         "held",
         "hold",
         "is_buy",
+        "is_market",
         "leaves",
         "level",
         "next",
+        "no_rest",
         "order_id",
         "order_type",
         "post_only",
@@ -69,27 +78,38 @@ class Order:
         "price",
         "receive",
         "reduce_only",
+        "side",
         "state",
         "stop_price",
         "stp",
+        "symbol",
         "time_in_force",
     )
 
     def __init__(self, order_id: OrderId, command: SubmitOrder, hold: Balance) -> None:
+        # One C call reads every field: compiled code reads a msgspec attribute through the
+        # generic lookup (~150 instructions each), and the hot path needs them all.
+        (account, client_order_id, symbol, side, order_type, qty, price, stop_price,
+         time_in_force, post_only, reduce_only, stp) = _astuple(command)
         self.order_id = order_id
         self.command = command
-        self.account: AccountId = command.account
-        self.client_order_id: ClientOrderId = command.client_order_id
-        self.is_buy = command.side == "buy"
-        self.order_type: OrderType = command.order_type
-        self.price: int | None = command.price
-        self.stop_price: int | None = command.stop_price
-        self.leaves = command.qty
+        self.account: AccountId = account
+        self.client_order_id: ClientOrderId = client_order_id
+        self.symbol: Symbol = symbol
+        self.side: Side = side
+        self.is_buy: bool = side == "buy"
+        self.order_type: OrderType = order_type
+        # Flags the hot path tests instead of comparing enum members (a str comparison each).
+        self.is_market: bool = order_type == MARKET
+        self.no_rest: bool = time_in_force in (IOC, FOK)
+        self.price: int | None = price
+        self.stop_price: int | None = stop_price
+        self.leaves: int = qty
         self.filled = 0
-        self.time_in_force: TimeInForce = command.time_in_force
-        self.stp: SelfTradePrevention = command.stp
-        self.post_only = command.post_only
-        self.reduce_only = command.reduce_only
+        self.time_in_force: TimeInForce = time_in_force
+        self.stp: SelfTradePrevention = stp
+        self.post_only: bool = post_only
+        self.reduce_only: bool = reduce_only
         self.hold = hold  # balance the order's funds are held in
         self.receive: Balance | None = None  # balance fills are paid into (spot only)
         self.held = 0

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from functools import partial
 from heapq import heappush
-from typing import Any
+from typing import Any, Final
 
 from tradehall.engine import risk
 from tradehall.engine.orders import (
-    MARGIN,
     MARKET,
     Order,
     OrderState,
@@ -38,6 +37,10 @@ from tradehall.trading.instrument import PPM, Instrument
 from tradehall.trading.positions import Position
 
 StopHeaps = tuple[list[tuple[int, int]], list[tuple[int, int]]]
+
+# Hot event classes as C statics when compiled (a module attribute lookup otherwise).
+_Trade: Final = e.Trade
+_PositionChanged: Final = e.PositionChanged
 
 
 class Settlement:
@@ -69,7 +72,7 @@ class Settlement:
         the price it held at (a stop triggered above its collar) may need more than it holds:
         margin takers are always checked, and first top their hold up from available.
         """
-        if inst.kind == MARGIN:
+        if inst.is_margin:
             # Lots that reduce the position release margin instead of taking it.
             cost = partial(risk.margin_cost, closing=self._reducible(order, inst))
             budget = order.held + order.hold.available
@@ -92,7 +95,7 @@ class Settlement:
         notional = inst.notional_floor(price, qty)
         maker_fee = notional * inst.maker_ppm // PPM
         taker_fee = notional * inst.taker_ppm // PPM
-        if inst.kind == MARGIN:
+        if inst.is_margin:
             self._settle_margin(inst, maker, price, qty, maker_fee)
             self._settle_margin(inst, taker, price, qty, taker_fee)
         elif taker.is_buy:
@@ -106,13 +109,10 @@ class Settlement:
         trade_id = TradeId(self.next_trade_id)
         self.next_trade_id += 1
         self.last_price[inst.symbol] = price
-        self._out.append(e.Trade(
-            trade_id=trade_id, symbol=inst.symbol, price=price, qty=qty, notional=notional,
-            taker_side=taker.command.side, maker_order_id=maker.order_id,
-            maker_account=maker.account, maker_client_order_id=maker.client_order_id,
-            maker_fee=maker_fee, maker_leaves_qty=maker.leaves, taker_order_id=taker.order_id,
-            taker_account=taker.account, taker_client_order_id=taker.client_order_id,
-            taker_fee=taker_fee, taker_leaves_qty=taker.leaves))
+        self._out.append(_Trade(
+            trade_id, inst.symbol, price, qty, notional, taker.side, maker.order_id,
+            maker.account, maker.client_order_id, maker_fee, maker.leaves, taker.order_id,
+            taker.account, taker.client_order_id, taker_fee, taker.leaves))
         if maker.leaves == 0:
             self._finish(maker)
 
@@ -163,9 +163,8 @@ class Settlement:
             self._take_from_hold(order, margin)
             pos.margin += margin  # stays in the balance's held bucket
             pos.increase(opening, price, order.is_buy)
-        self._out.append(e.PositionChanged(
-            account=order.account, symbol=inst.symbol, net_qty=pos.net_qty,
-            cost_ticks=pos.cost_ticks, realized_pnl=pos.realized_pnl, margin=pos.margin))
+        self._out.append(_PositionChanged(order.account, inst.symbol, pos.net_qty,
+                                           pos.cost_ticks, pos.realized_pnl, pos.margin))
 
     def _fee_balance(self, inst: Instrument) -> Balance:
         bal = self._fee_balances.get(inst.symbol)
@@ -184,7 +183,7 @@ class Settlement:
         """Take a live order out of every index and release what it still holds."""
         state = order.state
         if state is OrderState.RESTING:
-            self.books[order.command.symbol].remove(order)
+            self.books[order.symbol].remove(order)
         if state is OrderState.RESTING or state is OrderState.STOP:
             del self.open_orders[order.account][order.client_order_id]
         order.state = OrderState.DONE

@@ -25,6 +25,9 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="event", gc=Fal
 
     # Immutable scalar facts cannot form reference cycles: keeping them out of the cyclic
     # garbage collector's tracking saves its time on every collection (gc=False above).
+    # The events the engine emits per order and per fill also take positional arguments (no
+    # `kw_only`): msgspec builds them several times faster that way. The engine passes them
+    # in field order; other code may keep using keywords. The wire form is the same.
 
 
 class AssetAdded(Event, tag="asset_added", frozen=True, kw_only=True):
@@ -65,7 +68,7 @@ class CommandRejected(Event, tag="command_rejected", frozen=True, kw_only=True):
     message: str
 
 
-class OrderAccepted(Event, tag="order_accepted", frozen=True, kw_only=True):
+class OrderAccepted(Event, tag="order_accepted", frozen=True):
     order_id: OrderId
     account: AccountId
     client_order_id: ClientOrderId
@@ -83,7 +86,7 @@ class OrderAccepted(Event, tag="order_accepted", frozen=True, kw_only=True):
     held: int
 
 
-class OrderRejected(Event, tag="order_rejected", frozen=True, kw_only=True):
+class OrderRejected(Event, tag="order_rejected", frozen=True):
     account: AccountId
     client_order_id: ClientOrderId
     symbol: Symbol
@@ -91,7 +94,7 @@ class OrderRejected(Event, tag="order_rejected", frozen=True, kw_only=True):
     message: str
 
 
-class OrderDuplicate(Event, tag="order_duplicate", frozen=True, kw_only=True):
+class OrderDuplicate(Event, tag="order_duplicate", frozen=True):
     """A resubmission with the same client order id and content: the original stands."""
 
     order_id: OrderId
@@ -99,7 +102,7 @@ class OrderDuplicate(Event, tag="order_duplicate", frozen=True, kw_only=True):
     client_order_id: ClientOrderId
 
 
-class Trade(Event, tag="trade", frozen=True, kw_only=True):
+class Trade(Event, tag="trade", frozen=True):
     trade_id: TradeId
     symbol: Symbol
     price: int
@@ -118,7 +121,7 @@ class Trade(Event, tag="trade", frozen=True, kw_only=True):
     taker_leaves_qty: int
 
 
-class OrderCanceled(Event, tag="order_canceled", frozen=True, kw_only=True):
+class OrderCanceled(Event, tag="order_canceled", frozen=True):
     order_id: OrderId
     account: AccountId
     client_order_id: ClientOrderId
@@ -127,7 +130,7 @@ class OrderCanceled(Event, tag="order_canceled", frozen=True, kw_only=True):
     reason: str
 
 
-class OrderExpired(Event, tag="order_expired", frozen=True, kw_only=True):
+class OrderExpired(Event, tag="order_expired", frozen=True):
     order_id: OrderId
     account: AccountId
     client_order_id: ClientOrderId
@@ -135,7 +138,7 @@ class OrderExpired(Event, tag="order_expired", frozen=True, kw_only=True):
     remaining_qty: int
 
 
-class OrderAmended(Event, tag="order_amended", frozen=True, kw_only=True):
+class OrderAmended(Event, tag="order_amended", frozen=True):
     order_id: OrderId
     account: AccountId
     client_order_id: ClientOrderId
@@ -147,7 +150,7 @@ class OrderAmended(Event, tag="order_amended", frozen=True, kw_only=True):
     held: int
 
 
-class StopTriggered(Event, tag="stop_triggered", frozen=True, kw_only=True):
+class StopTriggered(Event, tag="stop_triggered", frozen=True):
     order_id: OrderId
     account: AccountId
     client_order_id: ClientOrderId
@@ -155,7 +158,7 @@ class StopTriggered(Event, tag="stop_triggered", frozen=True, kw_only=True):
     last_price: int
 
 
-class PositionChanged(Event, tag="position_changed", frozen=True, kw_only=True):
+class PositionChanged(Event, tag="position_changed", frozen=True):
     """A margin position after a fill: signed net lots, exact cost basis, realized P&L."""
 
     account: AccountId

@@ -37,6 +37,7 @@ class Instrument:
         "base",
         "base_per_lot",
         "collar_ppm",
+        "is_margin",
         "kind",
         "lot_size",
         "maker_ppm",
@@ -58,6 +59,7 @@ class Instrument:
         self.spec = spec
         self.symbol = spec.symbol
         self.kind = spec.kind
+        self.is_margin: bool = spec.kind == InstrumentKind.MARGIN  # read per order and per fill
         self.status = spec.status
         self.base = spec.base
         self.quote = spec.quote

@@ -4,6 +4,8 @@
   `InvalidInput` is the subclass for malformed values (field named, reason code given).
 - `NotFound`: the thing named does not exist (or is not the caller's to see).
 - `Conflict`: the request clashes with current state (duplicate id with other content).
+- `Unauthorized`: no valid credentials were presented (answer 401).
+- `Forbidden`: the credentials are valid but do not allow this (answer 403).
 - `TemporaryError`: retry with backoff.
 - `InvariantViolation`: a bug or corrupted state; crash, never caught below the process top.
 
@@ -54,6 +56,18 @@ class Conflict(TradehallError):
     """The request clashes with the current state."""
 
     code = "conflict"
+
+
+class Unauthorized(TradehallError):
+    """No valid credentials were presented."""
+
+    code = "unauthorized"
+
+
+class Forbidden(TradehallError):
+    """The caller is known but may not do this."""
+
+    code = "forbidden"
 
 
 class TemporaryError(TradehallError):

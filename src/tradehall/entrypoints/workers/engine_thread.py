@@ -23,7 +23,7 @@ from tradehall.engine.matcher import MatchingEngine
 from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig
 from tradehall.kernel.clock import Clock
 from tradehall.kernel.errors import TemporaryError
-from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, Symbol
+from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, AssetCode, Symbol
 from tradehall.marketdata.depth import DepthTracker
 from tradehall.service.messages import BalanceSnapshot, BookUpdate, CommandResult, EventBatch
 from tradehall.trading import events as e
@@ -70,6 +70,7 @@ class EngineThread:
         self._failure: BaseException | None = None
         self._replay: list[CommandResult] = []
         self._replay_accounts: set[AccountId] = set()
+        self._reference: tuple[dict[AssetCode, int], list[queries.InstrumentView]] = ({}, [])
         self.last_seq = 0
 
     # -- Lifecycle ------------------------------------------------------------------------------
@@ -97,6 +98,10 @@ class EngineThread:
 
     def is_ready(self) -> bool:
         return self._ready.is_set() and not self._stopped.is_set()
+
+    def reference_data(self) -> tuple[dict[AssetCode, int], list[queries.InstrumentView]]:
+        """Assets and instruments as recovery left them (later changes arrive as events)."""
+        return self._reference
 
     @property
     def failure(self) -> BaseException | None:
@@ -132,6 +137,7 @@ class EngineThread:
             self._call(_set_exception, started, exc)
             return
         self.last_seq = host.seq
+        self._reference = (queries.assets(host.engine), queries.instruments(host.engine))
         self._flush_replay(host.engine)
         self._ready.set()
         self._call(_set_result, started, None)

@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket API: routers per resource, one error shape, one auth layer."""

@@ -1,0 +1,47 @@
+"""The ASGI application: routers, error handlers, limits. Built around one `Platform`.
+
+`create_app(platform)` includes every router; with `manage=True` the app's lifespan starts
+and stops the platform (what `tradehall serve` uses), so uvicorn opens the port only once the
+engine has recovered and closes it before the engine stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+import tradehall
+from tradehall.entrypoints.api import errors
+from tradehall.entrypoints.api.routers import auth, health
+
+if TYPE_CHECKING:
+    from tradehall.bootstrap import Platform
+
+
+def create_app(platform: Platform, *, manage: bool = False) -> FastAPI:
+    """Build the API app for a platform."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage:
+            await platform.start()
+        try:
+            yield
+        finally:
+            if manage:
+                await platform.stop()
+
+    app = FastAPI(title="tradehall", version=tradehall.__version__, lifespan=lifespan,
+                  description="Trading API of tradehall: Alpaca-compatible (`/v2`), native "
+                              "(`/v1`), market data and WebSocket streams.")
+    app.state.platform = platform
+    errors.install(app)
+    app.add_middleware(errors.BodyLimit)
+    # -- Routers (one line per router; keep sorted by module) ----------------------------------
+    app.include_router(auth.router)
+    app.include_router(health.router)
+    # -- end of routers ---------------------------------------------------------------------------
+    return app

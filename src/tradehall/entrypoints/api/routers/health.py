@@ -1,0 +1,25 @@
+"""Liveness and readiness: `/healthz` answers 200 once the platform accepts orders."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from tradehall.entrypoints.api.deps import PlatformDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Ready to accept orders")
+async def healthz(platform: PlatformDep) -> JSONResponse:
+    """Answer 200 when the engine accepts commands, 503 otherwise."""
+    ready = platform.engine.is_ready()
+    body = {"status": "ok" if ready else "unavailable", "engine_seq": platform.engine.last_seq,
+            "projected_seq": platform.read_model.last_seq}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/livez", summary="The process is alive")
+async def livez() -> dict[str, str]:
+    """Answer 200 while the process serves requests."""
+    return {"status": "ok"}

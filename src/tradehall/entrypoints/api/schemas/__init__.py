@@ -1,0 +1,1 @@
+"""Wire schemas of the API (pydantic), one module per API family."""

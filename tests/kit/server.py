@@ -13,36 +13,18 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import uvicorn
 
+from tests.kit.market import ASSETS, INSTRUMENTS
 from tradehall.bootstrap import Platform, build
 from tradehall.config import Settings
 from tradehall.entrypoints.api.app import create_app
-from tradehall.kernel.ids import AssetCode, Symbol
+from tradehall.kernel.ids import AssetCode
 from tradehall.service.auth import ApiKeyPair
 from tradehall.service.ports import UserRecord
 from tradehall.trading import commands as c
-from tradehall.trading.model import InstrumentKind, InstrumentSpec
-
-ASSETS = {"USD": 2, "BTC": 8, "ETH": 8, "EUR": 2, "AAPL": 4}
-INSTRUMENTS = (
-    InstrumentSpec(symbol=Symbol("BTC-USD"), base=AssetCode("BTC"),
-                   quote=AssetCode("USD"), tick_size=Decimal("0.01"),
-                   lot_size=Decimal("0.0001")),
-    InstrumentSpec(symbol=Symbol("ETH-USD"), base=AssetCode("ETH"),
-                   quote=AssetCode("USD"), tick_size=Decimal("0.01"),
-                   lot_size=Decimal("0.001")),
-    InstrumentSpec(symbol=Symbol("EUR-USD"), kind=InstrumentKind.MARGIN, base=AssetCode("EUR"),
-                   quote=AssetCode("USD"),
-                   tick_size=Decimal("0.00001"), lot_size=Decimal("1"),
-                   margin_rate=Decimal("0.05")),
-    InstrumentSpec(symbol=Symbol("AAPL"), base=AssetCode("AAPL"),
-                   quote=AssetCode("USD"), tick_size=Decimal("0.01"),
-                   lot_size=Decimal("1")),
-)
 
 
 @dataclass

@@ -1,0 +1,164 @@
+"""The embedded engine behind the EnginePort: real journal, real thread, in-process bus."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.kit.market import ASSETS, INSTRUMENTS
+from tradehall.adapters.inproc.bus import InprocEventBus
+from tradehall.entrypoints.workers.engine_host import EngineHostConfig
+from tradehall.entrypoints.workers.engine_thread import EngineThread, EngineThreadConfig
+from tradehall.kernel.clock import TestClock
+from tradehall.kernel.errors import Conflict, InvalidInput, NotFound, Rejected, TemporaryError
+from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId
+from tradehall.service.messages import EventBatch
+from tradehall.service.refdata import ReferenceData
+from tradehall.service.trading import PlaceOrder, TradingService
+from tradehall.trading import commands as c
+from tradehall.trading import events as e
+
+ALICE = AccountId("alice")
+BOB = AccountId("bob")
+T0 = 1_800_000_000 * 10**9
+
+
+class Harness:
+    def __init__(self, data_dir: Path) -> None:
+        self.bus = InprocEventBus()
+        self.refdata = ReferenceData()
+        self.batches: list[EventBatch] = []
+        config = EngineThreadConfig(host=EngineHostConfig(data_dir=data_dir, fsync=False),
+                                    book_depth=5)
+        self.engine = EngineThread(config, TestClock(T0), self._publish)
+        self.trading = TradingService(self.engine, self.refdata)
+
+    def _publish(self, batch: EventBatch) -> None:
+        self.refdata.apply(batch)
+        self.batches.append(batch)
+        self.bus.publish(batch)
+
+    async def start(self, projection_seq: int | None = None) -> None:
+        await self.engine.start(projection_seq=projection_seq)
+        self.refdata.load(*self.engine.reference_data())
+
+    async def setup(self) -> None:
+        cmds: list[c.EngineCommand] = [c.AddAsset(asset=AssetCode(a), scale=s)
+                                       for a, s in ASSETS.items()]
+        cmds += [c.AddInstrument(spec=spec) for spec in INSTRUMENTS]
+        await self.engine.execute_many(cmds)
+        for account in (ALICE, BOB):
+            await self.trading.deposit(account, "USD", "1000000")
+            await self.trading.deposit(account, "BTC", "10")
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    h = Harness(tmp_path)
+    await h.start()
+    await h.setup()
+    yield h
+    await h.engine.stop()
+
+
+async def test_place_order_when_it_crosses_publishes_trade_depth_and_balances(
+        harness: Harness) -> None:
+    # Arrange
+    sell = PlaceOrder(symbol="BTC-USD", side="sell", qty="0.5", price="60000.00",
+                      client_order_id="s1")
+    buy = PlaceOrder(symbol="BTC-USD", side="buy", qty="0.2", order_type="market",
+                     time_in_force="ioc", client_order_id="b1")
+
+    # Act
+    resting = await harness.trading.place_order(ALICE, sell)
+    taken = await harness.trading.place_order(BOB, buy)
+    await asyncio.sleep(0)
+
+    # Assert
+    assert resting.accepted is not None
+    assert not resting.trades
+    assert taken.filled_qty == 2000  # lots of 0.0001
+    last = harness.batches[-1]
+    assert last.last_seq == taken.result.seq
+    [book] = [b for b in last.books if b.symbol == "BTC-USD"]
+    assert [(lv.price, lv.qty) for lv in book.asks] == [(6_000_000, 3000)]
+    accounts = {(b.account, b.asset) for b in last.balances}
+    assert {(ALICE, "BTC"), (ALICE, "USD"), (BOB, "BTC"), (BOB, "USD")} <= accounts
+
+
+async def test_place_order_when_refused_raises_with_the_engine_reason(harness: Harness) -> None:
+    trading = harness.trading
+    with pytest.raises(InvalidInput) as off_tick:
+        await trading.place_order(ALICE, PlaceOrder(symbol="BTC-USD", side="buy", qty="1",
+                                                    price="100.001"))
+    with pytest.raises(NotFound):
+        await trading.place_order(ALICE, PlaceOrder(symbol="NOPE", side="buy", qty="1",
+                                                    price="1"))
+    with pytest.raises(Rejected) as funds:
+        await trading.place_order(ALICE, PlaceOrder(symbol="BTC-USD", side="buy", qty="1000",
+                                                    price="60000"))
+    with pytest.raises(InvalidInput) as side:
+        await trading.place_order(ALICE, PlaceOrder(symbol="BTC-USD", side="up", qty="1",
+                                                    price="1"))
+    await trading.place_order(ALICE, PlaceOrder(symbol="BTC-USD", side="buy", qty="1",
+                                                price="100", client_order_id="dup"))
+    again = await trading.place_order(ALICE, PlaceOrder(symbol="BTC-USD", side="buy", qty="1",
+                                                        price="100", client_order_id="dup"))
+    with pytest.raises(Conflict):
+        await trading.place_order(ALICE, PlaceOrder(symbol="BTC-USD", side="buy", qty="2",
+                                                    price="100", client_order_id="dup"))
+    with pytest.raises(NotFound):
+        await trading.cancel_order(BOB, again.order_id)  # not Bob's order
+
+    assert off_tick.value.code == "too_many_decimals"
+    assert funds.value.code == "insufficient_funds"
+    assert side.value.code == "invalid_value"
+    assert again.duplicate
+
+
+async def test_amend_and_cancel_when_resting_change_the_book(harness: Harness) -> None:
+    trading = harness.trading
+    placed = await trading.place_order(ALICE, PlaceOrder(symbol="AAPL", side="buy", qty="10",
+                                                         price="190.00", client_order_id="a"))
+    amended = await trading.amend_order(ALICE, "AAPL", ClientOrderId("a"), qty="4")
+    canceled = await trading.cancel_order(ALICE, placed.order_id)
+
+    assert any(isinstance(ev, e.OrderAmended) and ev.remaining_qty == 4
+               for ev in amended.events)
+    assert any(isinstance(ev, e.OrderCanceled) for ev in canceled.events)
+    with pytest.raises(NotFound):
+        await trading.cancel_order(ALICE, placed.order_id)
+
+
+async def test_restart_when_projection_is_behind_republishes_the_missing_commands(
+        tmp_path: Path) -> None:
+    # Arrange: a first run with a snapshot on stop
+    first = Harness(tmp_path)
+    await first.start()
+    await first.setup()
+    await first.trading.place_order(ALICE, PlaceOrder(symbol="ETH-USD", side="buy", qty="1",
+                                                      price="3000", client_order_id="e1"))
+    last_seq = first.engine.last_seq
+    await first.engine.stop()
+
+    # Act: a second run whose projection only reached seq 3
+    second = Harness(tmp_path)
+    await second.start(projection_seq=3)
+    await asyncio.sleep(0)
+    await second.engine.stop()
+
+    # Assert
+    seqs = [r.seq for b in second.batches for r in b.results]
+    assert seqs == list(range(1, last_seq + 1))
+    books = {u.symbol for b in second.batches for u in b.books}
+    assert books == {"BTC-USD", "ETH-USD", "EUR-USD", "AAPL"}
+    assert "ETH-USD" in second.refdata.instruments
+
+
+async def test_execute_when_engine_not_started_is_a_temporary_error(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    with pytest.raises(TemporaryError):
+        await h.engine.execute(c.AdvanceTime())

@@ -15,7 +15,14 @@ from fastapi import FastAPI
 
 import tradehall
 from tradehall.entrypoints.api import errors
-from tradehall.entrypoints.api.routers import auth, health
+from tradehall.entrypoints.api.routers import (
+    auth,
+    health,
+    native_funds,
+    native_instruments,
+    native_orders,
+    native_positions,
+)
 
 if TYPE_CHECKING:
     from tradehall.bootstrap import Platform
@@ -43,5 +50,9 @@ def create_app(platform: Platform, *, manage: bool = False) -> FastAPI:
     # -- Routers (one line per router; keep sorted by module) ----------------------------------
     app.include_router(auth.router)
     app.include_router(health.router)
+    app.include_router(native_funds.router)
+    app.include_router(native_instruments.router)
+    app.include_router(native_orders.router)
+    app.include_router(native_positions.router)
     # -- end of routers ---------------------------------------------------------------------------
     return app

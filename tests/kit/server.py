@@ -1,5 +1,8 @@
 """A real platform on a free loopback port, inside the test process.
 
+`platform_in_thread` runs the same on a background thread for synchronous clients such as
+alpaca-py's `TradingClient`.
+
 `running_platform(tmp_path)` builds the platform (journal in the folder, SQLite read models
 unless `database_url` is given), serves it with uvicorn on 127.0.0.1 and yields a handle with
 the base URL, the platform itself, and helpers to create funded users. Everything is real: the
@@ -10,10 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import socket
-from collections.abc import AsyncIterator, Sequence
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -25,6 +31,8 @@ from tradehall.kernel.ids import AssetCode
 from tradehall.service.auth import ApiKeyPair
 from tradehall.service.ports import UserRecord
 from tradehall.trading import commands as c
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -105,3 +113,61 @@ async def running_platform(data_dir: Path, *, database_url: str | None = None,
     finally:
         server.should_exit = True
         await task
+
+
+class ThreadedServer:
+    """A running platform on its own thread and event loop, for synchronous clients."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, server: RunningServer) -> None:
+        self.loop = loop
+        self.server = server
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def ws_url(self) -> str:
+        return self.server.ws_url
+
+    @property
+    def platform(self) -> Platform:
+        return self.server.platform
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the server's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    def create_user(self, username: str, **kwargs: Any) -> TestUser:
+        return self.call(self.server.create_user(username, **kwargs))
+
+
+@contextlib.contextmanager
+def platform_in_thread(data_dir: Path, **kwargs: Any) -> Iterator[ThreadedServer]:
+    """Like `running_platform`, on a background thread: the test's own code may block."""
+    ready: queue.Queue[ThreadedServer | BaseException] = queue.Queue()
+    holder: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    async def main() -> None:
+        try:
+            stop = asyncio.Event()
+            holder.append((asyncio.get_running_loop(), stop))
+            async with running_platform(data_dir, **kwargs) as srv:
+                ready.put(ThreadedServer(asyncio.get_running_loop(), srv))
+                await stop.wait()
+        except BaseException as exc:
+            ready.put(exc)
+            raise
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    got = ready.get(timeout=60)
+    if isinstance(got, BaseException):
+        thread.join(timeout=10)
+        raise got
+    try:
+        yield got
+    finally:
+        loop, stop = holder[0]
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=60)

@@ -53,19 +53,25 @@ def average_price(inst: Instrument, ticks_times_lots: int, lots: int) -> str | N
     """Render a volume-weighted price given sum(ticks * lots) and sum(lots)."""
     if lots == 0:
         return None
-    exponent = inst.tick_size.normalize().as_tuple().exponent
-    places = (-exponent if isinstance(exponent, int) else 0) + _AVG_EXTRA_DECIMALS
     value = Decimal(ticks_times_lots) * inst.tick_size / Decimal(lots)
-    return f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):f}"
+    return _quantized(inst, value)
 
 
-def _average_from_notional(inst: Instrument, notional: int, lots: int) -> str | None:
-    # notional = ticks * lots * num / den rounded down, so ticks * lots ~ notional * den / num.
+def average_fill_price(inst: Instrument, notional: int, lots: int) -> str | None:
+    """Render the quote amount exchanged per unit of base: filled notional / filled quantity.
+
+    The notional is in quote minor units (each fill rounded down), so this is the effective
+    price paid or received, which can sit a minor unit below the fills' prices.
+    """
     if lots == 0:
         return None
+    value = (Decimal(notional) * inst.quote_step) / (Decimal(lots) * inst.lot_size)
+    return _quantized(inst, value)
+
+
+def _quantized(inst: Instrument, value: Decimal) -> str:
     exponent = inst.tick_size.normalize().as_tuple().exponent
     places = (-exponent if isinstance(exponent, int) else 0) + _AVG_EXTRA_DECIMALS
-    value = (Decimal(notional) * inst.quote_step) / (Decimal(lots) * inst.lot_size)
     return f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):f}"
 
 
@@ -85,7 +91,7 @@ def order_record(inst: Instrument, rec: OrderRecord) -> s.OrderPublic:
         leaves_qty=inst.format_qty(leaves),
         price=None if rec.price is None else inst.format_price(rec.price),
         stop_price=None if rec.stop_price is None else inst.format_price(rec.stop_price),
-        avg_fill_price=_average_from_notional(inst, rec.filled_notional, rec.filled_qty),
+        avg_fill_price=average_fill_price(inst, rec.filled_notional, rec.filled_qty),
         filled_notional=inst.format_quote(rec.filled_notional),
         post_only=rec.post_only, reduce_only=rec.reduce_only, status=rec.status,
         cancel_reason=rec.cancel_reason, created_at=timestamp(rec.created_ns),
@@ -98,12 +104,10 @@ def order_outcome(inst: Instrument, outcome: OrderOutcome) -> s.OrderPublic:
     assert acc is not None, "a duplicate is rendered from the read model"
     ts = outcome.result.ts_ns
     filled = 0
-    weighted = 0
     notional = 0
     leaves = acc.qty
     for trade in outcome.trades:
         filled += trade.qty
-        weighted += trade.price * trade.qty
         notional += trade.notional
         leaves = (trade.taker_leaves_qty if trade.taker_order_id == outcome.order_id
                   else trade.maker_leaves_qty)
@@ -126,7 +130,7 @@ def order_outcome(inst: Instrument, outcome: OrderOutcome) -> s.OrderPublic:
         filled_qty=inst.format_qty(filled), leaves_qty=inst.format_qty(leaves),
         price=None if acc.price is None else inst.format_price(acc.price),
         stop_price=None if acc.stop_price is None else inst.format_price(acc.stop_price),
-        avg_fill_price=average_price(inst, weighted, filled),
+        avg_fill_price=average_fill_price(inst, notional, filled),
         filled_notional=inst.format_quote(notional), post_only=acc.post_only,
         reduce_only=acc.reduce_only, status=status, cancel_reason=reason,
         created_at=timestamp(ts), updated_at=timestamp(ts))

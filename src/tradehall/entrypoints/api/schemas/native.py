@@ -11,13 +11,32 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
-# A decimal string as the API accepts it ("101.25"); a JSON integer is accepted too. The exact
-# grid checks (tick, lot, scale) happen behind the edge and answer with precise codes.
+
+def _decimal_text(value: object) -> object:
+    if isinstance(value, bool | float):
+        raise ValueError('must be a decimal string such as "101.25", not a JSON '
+                         f"{'boolean' if isinstance(value, bool) else 'float'}")
+    if isinstance(value, int):
+        return str(value)
+    return value
+
+
+# A decimal string as the API accepts it ("101.25"); a JSON integer is accepted too, a float
+# never. The exact grid checks (tick, lot, scale) happen behind the edge, with precise codes.
 DecimalIn = Annotated[
-    str, StringConstraints(min_length=1, max_length=64),
-] | StrictInt
+    str, BeforeValidator(_decimal_text), StringConstraints(min_length=1, max_length=64),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?$", "examples": ["101.25"],
+                    "description": "decimal string (a JSON integer is accepted too)"}),
+]
 DecimalOut = Annotated[str, Field(examples=["101.25"])]
 Timestamp = Annotated[str, Field(description="RFC 3339 UTC time with nanoseconds",
                                  examples=["2026-01-02T03:04:05.123456789Z"])]

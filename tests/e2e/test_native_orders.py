@@ -44,8 +44,10 @@ async def test_order_when_limit_does_not_cross_rests_new_without_fills(
     assert response.status_code == 201
     body = response.json()
     order = body["order"]
-    assert body["fills"] == [] and body["duplicate"] is False
-    assert order["status"] == "new" and order["client_order_id"] == "a-1"
+    assert body["fills"] == []
+    assert body["duplicate"] is False
+    assert order["status"] == "new"
+    assert order["client_order_id"] == "a-1"
     assert (order["qty"], order["leaves_qty"], order["price"]) == ("0.5000", "0.5000", "100.00")
     fetched = await client.get(f"/v1/orders/{order['id']}", headers=alice.headers)
     assert fetched.status_code == 200
@@ -86,7 +88,8 @@ async def test_order_when_ioc_finds_nothing_answers_canceled(
 
     assert response.status_code == 201
     order = response.json()["order"]
-    assert order["status"] == "canceled" and order["leaves_qty"] == "0.0000"
+    assert order["status"] == "canceled"
+    assert order["leaves_qty"] == "0.0000"
     assert order["cancel_reason"]
 
 

@@ -1,0 +1,83 @@
+"""Engine creation and migrations: URLs to async engines, SQLite tuning, Alembic to head.
+
+`sqlite:///file` and `postgresql://...` are accepted as written and given their async
+drivers (aiosqlite, asyncpg). SQLite runs in WAL mode with synchronous=NORMAL (a commit is
+durable against a process crash; the journal, not this file, is the source of truth), foreign
+keys on, and explicit BEGINs so that the projector's transactions take the write lock at once
+(`BEGIN IMMEDIATE`) instead of failing to upgrade a read. Migrations live in the package and
+run programmatically: no alembic.ini on disk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+WRITE_OPTION = "tradehall_write"
+
+
+def async_url(url: str) -> str:
+    """Return the URL with its async driver (aiosqlite, asyncpg) named."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite" and parsed.drivername == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif backend in ("postgresql", "postgres") and "+" not in parsed.drivername:
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """Create the async engine of a read-model database."""
+    full = async_url(url)
+    backend = make_url(full).get_backend_name()
+    if backend == "sqlite":
+        engine = create_async_engine(full, pool_size=8, max_overflow=8)
+        _tune_sqlite(engine)
+        return engine
+    if backend != "postgresql":
+        raise ValueError(f"unsupported read-model database {backend!r} (sqlite or postgresql)")
+    return create_async_engine(full, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver level: SQLAlchemy's begin event below issues the BEGINs.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
+                       "busy_timeout=10000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config pointing at the package's migrations (and a connection to use)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Run every migration up to head, in one transaction."""
+    async with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+        await conn.run_sync(_upgrade)

@@ -1,0 +1,71 @@
+"""`SqlDatabase`: one read-model database, opened, migrated and handed out as ports.
+
+The composition root opens it with a URL (SQLite file by default, PostgreSQL by DSN), reads
+`projected_seq` to tell the engine where recovery must republish from, wires `read_model` and
+`identity` into the service, and runs one `projector(subscription)` task. Owns the engine and
+the projection's shared state (progress, row cache); holds no process-global state.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tradehall.adapters.sql import tables as t
+from tradehall.adapters.sql.connect import WRITE_OPTION, create_engine, migrate
+from tradehall.adapters.sql.identity import SqlIdentityStore
+from tradehall.adapters.sql.progress import Progress
+from tradehall.adapters.sql.projection import ProjectionCache
+from tradehall.adapters.sql.projector import PROJECTION, SqlProjector
+from tradehall.adapters.sql.read_model import SqlReadModel
+from tradehall.service.ports import Subscription
+
+
+class SqlDatabase:
+    """The read models and the identity store of one SQL database."""
+
+    def __init__(self, engine: AsyncEngine, projected_seq: int) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._progress = Progress(projected_seq)
+        self._projected_at_open = projected_seq
+        self._cache = ProjectionCache()
+        self.read_model = SqlReadModel(engine, self._progress)
+        self.identity = SqlIdentityStore(self._writer)
+
+    @classmethod
+    async def open(cls, url: str) -> SqlDatabase:
+        """Create the engine, migrate to head, and read how far the projections got."""
+        engine = create_engine(url)
+        try:
+            await migrate(engine)
+            state = t.projection_state
+            async with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+                seq = (await conn.execute(select(state.c.seq).where(state.c.name == PROJECTION))
+                       ).scalar_one_or_none()
+                if seq is None:
+                    await conn.execute(state.insert().values(name=PROJECTION, seq=0))
+                    seq = 0
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, int(seq))
+
+    @property
+    def projected_seq(self) -> int:
+        """The last seq in the projections when the database was opened."""
+        return self._projected_at_open
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def projector(self, subscription: Subscription | None, *,
+                  max_commands: int = 20_000) -> SqlProjector:
+        """Return the projector of this database (one at a time) for a subscription."""
+        return SqlProjector(self._writer, self._progress, self._cache, subscription,
+                            max_commands=max_commands)
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()

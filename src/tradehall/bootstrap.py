@@ -22,6 +22,7 @@ from typing import Protocol
 from tradehall.adapters.inproc.bus import InprocEventBus
 from tradehall.adapters.sql import SqlDatabase
 from tradehall.config import Settings
+from tradehall.entrypoints.api.ws.alpaca_stream import AlpacaTradeUpdates
 from tradehall.entrypoints.workers.engine_host import EngineHostConfig
 from tradehall.entrypoints.workers.engine_thread import EngineThread, EngineThreadConfig
 from tradehall.kernel.clock import Clock, LiveClock
@@ -129,6 +130,7 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
                         auth=auth)
     holder.append(platform)
     # -- Components (one block per component; attach order = list order) ----------------------
+    platform.components.append(AlpacaTradeUpdates())
     # -- end of components ------------------------------------------------------------------------
     return platform
 

@@ -16,6 +16,10 @@ from fastapi import FastAPI
 import tradehall
 from tradehall.entrypoints.api import errors
 from tradehall.entrypoints.api.routers import (
+    alpaca_account,
+    alpaca_assets,
+    alpaca_orders,
+    alpaca_positions,
     auth,
     health,
     native_funds,
@@ -23,6 +27,7 @@ from tradehall.entrypoints.api.routers import (
     native_orders,
     native_positions,
 )
+from tradehall.entrypoints.api.ws import alpaca_stream
 
 if TYPE_CHECKING:
     from tradehall.bootstrap import Platform
@@ -48,6 +53,11 @@ def create_app(platform: Platform, *, manage: bool = False) -> FastAPI:
     errors.install(app)
     app.add_middleware(errors.BodyLimit)
     # -- Routers (one line per router; keep sorted by module) ----------------------------------
+    app.include_router(alpaca_account.router)
+    app.include_router(alpaca_assets.router)
+    app.include_router(alpaca_orders.router)
+    app.include_router(alpaca_positions.router)
+    app.include_router(alpaca_stream.router)
     app.include_router(auth.router)
     app.include_router(health.router)
     app.include_router(native_funds.router)

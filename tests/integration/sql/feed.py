@@ -8,16 +8,18 @@ engine only.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 
-from tests.kit.factories import ASSET_SCALES, T0
+from tests.kit.factories import ASSET_SCALES, PERP, SPOT, T0, amend, cancel, order
 from tests.kit.streams import STREAM_DEPOSITS, STREAM_INSTRUMENTS
 from tradehall.engine import queries
 from tradehall.engine.matcher import MatchingEngine
-from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId
+from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, Symbol
 from tradehall.service.messages import BalanceSnapshot, CommandResult, EventBatch
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
+from tradehall.trading.model import Side
 
 Timed = tuple[int, c.EngineCommand]
 
@@ -66,3 +68,30 @@ def _accounts(results: Sequence[CommandResult]) -> set[AccountId]:
                         | e.OrderAmended | e.Deposited | e.Withdrawn | e.PositionChanged):
                 out.add(ev.account)
     return out - SYSTEM_ACCOUNTS
+
+
+def random_commands(seed: int, count: int, accounts: Sequence[AccountId]) -> list[c.EngineCommand]:
+    """A seeded mix of limit, market and stop orders, cancels and amends on both instruments."""
+    rng = random.Random(seed)
+    placed: list[tuple[AccountId, str, Symbol]] = []
+    out: list[c.EngineCommand] = []
+    for i in range(count):
+        account = rng.choice(accounts)
+        roll = rng.random()
+        if roll < 0.25 and placed:
+            owner, coid, _ = rng.choice(placed)
+            out.append(cancel(owner, coid))
+        elif roll < 0.32 and placed:
+            owner, coid, _ = rng.choice(placed)
+            out.append(amend(owner, coid, qty=rng.randint(1, 6)))
+        else:
+            symbol = Symbol(rng.choice((SPOT, PERP)))
+            side = rng.choice((Side.BUY, Side.SELL))
+            kind = rng.random()
+            price = None if kind < 0.1 else 99_00 + 25 * rng.randint(0, 8)
+            stop = 99_00 + 25 * rng.randint(0, 8) if 0.1 <= kind < 0.15 else None
+            coid = f"r{i}"
+            out.append(order(account, coid, side, rng.randint(1, 5), price, stop=stop,
+                             symbol=symbol))
+            placed.append((account, coid, symbol))
+    return out

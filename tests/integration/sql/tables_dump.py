@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ PROJECTED = (t.assets, t.instruments, t.orders, t.fills, t.balances, t.positions
 
 
 async def dump(db: SqlDatabase, *,
-               skip: dict[str, tuple[str, ...]] | None = None) -> dict[str, list[dict[str, Any]]]:
+               skip: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Every row of every projected table, in primary-key order (minus the `skip` columns)."""
     out: dict[str, list[dict[str, Any]]] = {}
     skip = skip or {}

@@ -1,0 +1,60 @@
+"""The migrated schema is `tables.py`: Alembic's autogenerate comparison finds no difference.
+Also: migrations are idempotent on reopen, and exact integers survive past 64 bits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, insert, select
+
+from tradehall.adapters.sql import SqlDatabase
+from tradehall.adapters.sql import tables as t
+
+
+def _diff(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, t.metadata))
+
+
+async def test_migrations_when_applied_schema_equals_tables(database: SqlDatabase) -> None:
+    async with database.engine.connect() as conn:
+        diff = await conn.run_sync(_diff)
+    assert diff == []
+
+
+async def test_open_when_database_already_migrated_keeps_rows_and_seq(db_url: str) -> None:
+    # Arrange
+    db = await SqlDatabase.open(db_url)
+    async with db.engine.begin() as conn:
+        await conn.execute(t.projection_state.update().values(seq=42))
+    await db.close()
+
+    # Act
+    again = await SqlDatabase.open(db_url)
+
+    # Assert
+    try:
+        assert again.projected_seq == 42
+        assert again.read_model.last_seq == 42
+    finally:
+        await again.close()
+
+
+async def test_exact_int_when_value_passes_64_bits_round_trips(database: SqlDatabase) -> None:
+    # Arrange
+    values = [2**64 + 1, -(2**70) - 3, 10**37, 2**63 - 1, -(2**63), 0, 7]
+
+    # Act
+    async with database.engine.begin() as conn:
+        await conn.execute(insert(t.balances), [
+            {"account": f"acc{i}", "asset": "USD", "available": v, "held": -v, "seq": i}
+            for i, v in enumerate(values)])
+    async with database.engine.connect() as conn:
+        rows = (await conn.execute(select(t.balances.c.available, t.balances.c.held)
+                                   .order_by(t.balances.c.seq))).all()
+
+    # Assert
+    assert [(r.available, r.held) for r in rows] == [(v, -v) for v in values]
+    assert all(type(r.available) is int for r in rows)

@@ -14,10 +14,12 @@ PROJECTED = (t.assets, t.instruments, t.orders, t.fills, t.balances, t.positions
              t.projection_state)
 
 
-async def dump(db: SqlDatabase, *,
-               skip: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, list[dict[str, Any]]]:
+Dump = dict[str, list[dict[str, Any]]]
+
+
+async def dump(db: SqlDatabase, *, skip: Mapping[str, tuple[str, ...]] | None = None) -> Dump:
     """Every row of every projected table, in primary-key order (minus the `skip` columns)."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: Dump = {}
     skip = skip or {}
     async with db.engine.connect() as conn:
         for table in PROJECTED:

@@ -23,6 +23,7 @@ from tradehall.adapters.inproc.bus import InprocEventBus
 from tradehall.adapters.sql import SqlDatabase
 from tradehall.config import Settings
 from tradehall.entrypoints.api.ws.alpaca_stream import AlpacaTradeUpdates
+from tradehall.entrypoints.demo.setup import DemoComponent
 from tradehall.entrypoints.workers.engine_host import EngineHostConfig
 from tradehall.entrypoints.workers.engine_thread import EngineThread, EngineThreadConfig
 from tradehall.kernel.clock import Clock, LiveClock
@@ -130,6 +131,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
                         auth=auth)
     holder.append(platform)
     # -- Components (one block per component; attach order = list order) ----------------------
+    if settings.demo:
+        platform.components.append(DemoComponent())
     platform.components.append(AlpacaTradeUpdates())
     # -- end of components ------------------------------------------------------------------------
     return platform

@@ -1,5 +1,8 @@
-"""`tradehall demo`: build a small market, push a generated order flow through the journaled
-engine, print what happened, then prove recovery reproduces the same state."""
+"""`tradehall demo`: the engine's throughput demo, without the API.
+
+Builds a small market, pushes a generated order flow through the journaled engine, prints what
+happened, then proves recovery reproduces the same state. The live demo market with users and
+market makers is `tradehall serve` (`entrypoints/demo/`)."""
 
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ def demo(
     accounts: Annotated[int, typer.Option(help="Funded demo accounts.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the generated flow.")] = 1,
 ) -> None:
-    """Run the demo market: instruments, funded accounts, a journaled order flow, a summary."""
+    """Throughput demo of the engine alone: a generated flow through the journal, a summary."""
     console = Console()
     shutil.rmtree(data_dir, ignore_errors=True)
     ops = [*demo_flow.reference_data(), *demo_flow.funding(accounts),

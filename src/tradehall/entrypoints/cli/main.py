@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import typer
 
-from tradehall.entrypoints.cli import demo, engine, journal, replay, serve
+from tradehall.entrypoints.cli import (
+    accounts,
+    bench,
+    demo,
+    engine,
+    journal,
+    replay,
+    serve,
+    snapshot,
+    users,
+)
 
 app = typer.Typer(
-    help="tradehall: an open-source multi-asset trading platform.",
+    help="tradehall: an open-source multi-asset trading platform. Start with `tradehall "
+         "serve` (API, engine and a live demo market on one machine).",
     no_args_is_help=True,
     add_completion=False,
 )
 app.command("serve")(serve.serve)
-app.command("replay")(replay.replay)
-app.command("demo")(demo.demo)
+app.add_typer(users.app, name="users")
+app.add_typer(accounts.app, name="accounts")
+app.command("snapshot")(snapshot.snapshot)
 app.add_typer(journal.app, name="journal")
+app.command("replay")(replay.replay)
 app.add_typer(engine.app, name="engine")
+app.command("demo")(demo.demo)
+app.command("bench", context_settings={"allow_extra_args": True,
+                                       "ignore_unknown_options": True})(bench.bench)

@@ -1,49 +1,143 @@
-"""`tradehall serve`: run the whole platform (API, engine, projections) in one process.
+"""`tradehall serve`: run the whole platform (API, engine, projections, demo) in one process.
 
-Builds the platform from the options (and `TRADEHALL_*` variables), hands it to uvicorn with
-the app's lifespan managing start and stop, so the port opens once the engine has recovered
-and Ctrl-C (SIGINT) or SIGTERM stops the API first, then the engine (with a snapshot), then the
-projections. Exit status 0 after a clean stop, 1 when the platform could not start.
+Builds the platform from the options (and `TRADEHALL_*` variables) and starts it before
+uvicorn opens the port, so `/healthz` answers only once the engine has recovered (and the demo
+market, when on, is set up). Then it prints the URLs and the demo credentials. Ctrl-C (SIGINT)
+or SIGTERM stops the API first, then the demo and the engine (with a snapshot), then the
+projections. Exit status 0 after a clean stop, 1 when the platform could not start (a locked or
+corrupted journal is one line on stderr).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 
-from tradehall.bootstrap import build
+from tradehall.bootstrap import Platform, build
 from tradehall.config import Settings
 from tradehall.entrypoints.api.app import create_app
+from tradehall.entrypoints.demo import credentials
+from tradehall.entrypoints.demo.setup import DemoComponent
+from tradehall.journal import JournalCorrupted, JournalLocked
+
+_log = logging.getLogger(__name__)
 
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).",
+                                      min=0, max=65535)] = 8000,
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder of the journal, "
-                                           "snapshots and read models (created if "
-                                           "missing).")] = Path("var/platform"),
+                                           "snapshots, read models and demo credentials "
+                                           "(created if missing).")] = Path("var/platform"),
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Create the demo market "
-                                       "(instruments, users, market makers).")] = True,
+                                       "(instruments, funded users, market makers) and keep "
+                                       "it live; --no-demo gives an empty platform.")] = True,
     fsync: Annotated[bool, typer.Option(help="fsync every group commit (turn off only for "
                                         "tests and benchmarks).")] = True,
 ) -> None:
-    """Run the platform: REST and WebSocket API, engine with journal, SQL read models."""
+    """Run the platform: REST and WebSocket API, engine with journal, SQL read models, and
+    (by default) a live demo market. Ctrl-C stops it; a restart recovers the same state."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration check
     settings = Settings(host=host, port=port, data_dir=data_dir, demo=demo, fsync=fsync)
+    if settings.demo and settings.environment == "production":
+        typer.echo("error: the demo market (known passwords, funded accounts) is refused in "
+                   "production: pass --no-demo", err=True)
+        raise typer.Exit(1)
     ok = asyncio.run(_serve(settings))
     raise typer.Exit(0 if ok else 1)
 
 
 async def _serve(settings: Settings) -> bool:
     platform = await build(settings)
-    app = create_app(platform, manage=True)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                            lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
-    await server.serve()
+    try:
+        await platform.start()
+    except (JournalLocked, JournalCorrupted) as exc:
+        with contextlib.suppress(Exception):
+            await platform.stop()
+        reason = ("its journal is locked by another running tradehall"
+                  if isinstance(exc, JournalLocked) else str(exc))
+        typer.echo(f"error: cannot serve {settings.data_dir}: {reason}", err=True)
+        return False
+    try:
+        app = create_app(platform)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                                log_level="warning", lifespan="on", access_log=False)
+        server = _Server(config)
+        announce = asyncio.create_task(_announce(server, platform))
+        try:
+            await server.serve()
+        finally:
+            announce.cancel()
+    finally:
+        await platform.stop()
     return server.started
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a caught SIGINT/SIGTERM is not raised again on exit.
+
+    uvicorn re-raises the signal after its shutdown so that an embedding program dies of it;
+    here the signal is the request for a clean stop, which continues with the platform's stop
+    and ends with exit status 0. `listening` is set once the sockets accept connections.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:
+            self.listening.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+async def _announce(server: _Server, platform: Platform) -> None:
+    """Print the URLs and the demo logins once the port is open."""
+    await server.listening.wait()
+    sockets = [s for srv in server.servers for s in (srv.sockets or ())]
+    host, port = sockets[0].getsockname()[:2] if sockets else (platform.settings.host, 0)
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    base = f"http://{shown}:{port}"
+    lines = [
+        f"tradehall is running on {base} (data in {platform.settings.data_dir}/)",
+        f"  API (Alpaca v2)  {base}/v2      native API {base}/v1",
+        f"  OpenAPI docs     {base}/docs",
+        f"  WebSocket        ws://{shown}:{port}/v1/ws   (Alpaca trade_updates: /stream)",
+        f"  health           {base}/healthz",
+    ]
+    demo = next((c for c in platform.components if isinstance(c, DemoComponent)), None)
+    if demo is not None:
+        path = credentials.path_in(platform.settings.data_dir)
+        lines.append(f"  demo market      {len(demo.credentials)} users, market makers on "
+                     f"BTC-USD ETH-USD EUR-USD AAPL; credentials in {path}")
+        for entry in demo.credentials:
+            lines.append(f"    {entry.username:<6} password {entry.password or '(unknown)'}"
+                         f"  APCA-API-KEY-ID {entry.api_key_id}"
+                         f"  APCA-API-SECRET-KEY {entry.api_secret_key}")
+    lines.append("Press Ctrl-C to stop.")
+    typer.echo("\n".join(lines))

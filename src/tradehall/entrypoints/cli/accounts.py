@@ -1,0 +1,69 @@
+"""`tradehall accounts`: deposit into an account and show its balances.
+
+Works on a stopped data directory (the platform is started for the job, see `offline.py`);
+the deposit goes through the same trading service as the API's, so a refused amount
+(off-grid, unknown asset) is a one-line error and changes nothing. An account is named by its
+user's username or by its engine account id.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tradehall.bootstrap import Platform
+from tradehall.entrypoints.cli.offline import DEFAULT_DATA_DIR, DataDir, run, started_platform
+from tradehall.kernel.errors import NotFound
+from tradehall.kernel.ids import AccountId
+
+app = typer.Typer(help="Fund accounts and show their balances.", no_args_is_help=True)
+
+AccountArg = Annotated[str, typer.Argument(
+    help="A username (its account) or an engine account id.", metavar="USER_OR_ACCOUNT")]
+
+
+async def _account(platform: Platform, name: str) -> AccountId:
+    await platform.read_model.wait_for(platform.engine.last_seq, 30.0)
+    user = await platform.identity.get_user_by_username(name)
+    if user is not None:
+        return user.account
+    if await platform.read_model.balances(AccountId(name)):
+        return AccountId(name)
+    raise NotFound(f"no user or account named {name!r}", code="unknown_account")
+
+
+@app.command("deposit")
+def deposit(
+    account: AccountArg,
+    asset: Annotated[str, typer.Argument(help="Asset code, e.g. USD.")],
+    amount: Annotated[str, typer.Argument(help="Decimal amount, e.g. 1000.50.")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Credit ASSET to an account (on a stopped data directory) and print the new balance."""
+
+    async def job() -> str:
+        async with started_platform(data_dir) as platform:
+            target = await _account(platform, account)
+            event = await platform.trading.deposit(target, asset, amount)
+            refdata = platform.refdata
+            return (f"deposited {refdata.format_amount(asset, event.amount)} {asset} into "
+                    f"{target}: available {refdata.format_amount(asset, event.available)}")
+
+    typer.echo(run(job, data_dir))
+
+
+@app.command("balances")
+def balances(account: AccountArg, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Print an account's balances per asset (on a stopped data directory)."""
+
+    async def job() -> list[str]:
+        async with started_platform(data_dir) as platform:
+            target = await _account(platform, account)
+            fmt = platform.refdata.format_amount
+            return [f"{b.asset:<6} available {fmt(b.asset, b.available)}  held "
+                    f"{fmt(b.asset, b.held)}"
+                    for b in await platform.read_model.balances(target)]
+
+    for line in run(job, data_dir):
+        typer.echo(line)

@@ -23,10 +23,12 @@ from tradehall.adapters.inproc.bus import InprocEventBus
 from tradehall.adapters.sql import SqlDatabase
 from tradehall.config import Settings
 from tradehall.entrypoints.api.ws.alpaca_stream import AlpacaTradeUpdates
+from tradehall.entrypoints.api.ws.feed import MarketDataFeed
 from tradehall.entrypoints.demo.setup import DemoComponent
 from tradehall.entrypoints.workers.engine_host import EngineHostConfig
 from tradehall.entrypoints.workers.engine_thread import EngineThread, EngineThreadConfig
 from tradehall.kernel.clock import Clock, LiveClock
+from tradehall.marketdata.hub import MarketDataConfig, MarketDataHub
 from tradehall.service.auth import AuthService
 from tradehall.service.messages import EventBatch
 from tradehall.service.ports import IdentityStore, ReadModel
@@ -131,6 +133,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
                         auth=auth)
     holder.append(platform)
     # -- Components (one block per component; attach order = list order) ----------------------
+    platform.components.append(MarketDataFeed(MarketDataHub(MarketDataConfig(
+        book_depth=settings.book_depth))))
     if settings.demo:
         platform.components.append(DemoComponent())
     platform.components.append(AlpacaTradeUpdates())

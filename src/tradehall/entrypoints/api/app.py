@@ -22,12 +22,15 @@ from tradehall.entrypoints.api.routers import (
     alpaca_positions,
     auth,
     health,
+    marketdata,
     native_funds,
     native_instruments,
     native_orders,
     native_positions,
+    udf,
 )
 from tradehall.entrypoints.api.ws import alpaca_stream
+from tradehall.entrypoints.api.ws import endpoint as ws_endpoint
 
 if TYPE_CHECKING:
     from tradehall.bootstrap import Platform
@@ -60,9 +63,12 @@ def create_app(platform: Platform, *, manage: bool = False) -> FastAPI:
     app.include_router(alpaca_stream.router)
     app.include_router(auth.router)
     app.include_router(health.router)
+    app.include_router(marketdata.router)
     app.include_router(native_funds.router)
     app.include_router(native_instruments.router)
     app.include_router(native_orders.router)
     app.include_router(native_positions.router)
+    app.include_router(udf.router)
+    app.include_router(ws_endpoint.router)
     # -- end of routers ---------------------------------------------------------------------------
     return app

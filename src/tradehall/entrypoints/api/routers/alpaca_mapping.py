@@ -11,6 +11,7 @@ I/O, never a float: JSON numbers are decoded straight into `Decimal`.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -161,6 +162,8 @@ def _number(text: str) -> Decimal:
 
 
 _DECODER = msgspec.json.Decoder(float_hook=_number)
+_FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+_TYPE_TAGS = frozenset({"str", "int", "decimal", "bool", "dict", "list", "none"})
 _PYDANTIC_CODES = {"extra_forbidden": "unknown_field", "missing": "missing_field"}
 
 
@@ -176,8 +179,9 @@ def decode_body(raw: bytes, model: type[_M]) -> _M:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"] if not isinstance(p, int)
-                         and p not in ("str", "int", "Decimal")) or None
+        # Union members add their type tags to the location ("qty.constrained-str").
+        field = ".".join(p for p in first["loc"] if isinstance(p, str)
+                         and _FIELD_NAME.fullmatch(p) and p not in _TYPE_TAGS) or None
         code = _PYDANTIC_CODES.get(first["type"], "invalid_field")
         raise ApiError(422, code, f"{field}: {first['msg']}", field) from None
 

@@ -114,6 +114,9 @@ class AlpacaTradeUpdates:
     def listeners(self, account: AccountId) -> int:
         return len(self._clients.get(account, ()))
 
+    def clients(self, account: AccountId) -> list[_Client]:
+        return list(self._clients.get(account, ()))
+
     # -- Clients ----------------------------------------------------------------------------
 
     def add(self, account: AccountId, queue: asyncio.Queue[bytes | None]) -> _Client:

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 WRITE_OPTION = "tradehall_write"
+# Page cache per connection: the projector's upserts touch index pages all over the tables.
+SQLITE_CACHE_KIB = 64 * 1024
 
 
 def async_url(url: str) -> str:
@@ -54,7 +56,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                       "busy_timeout=10000"):
+                       "busy_timeout=10000", f"cache_size=-{SQLITE_CACHE_KIB}"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

@@ -251,3 +251,30 @@ def test_stream_when_order_fills_completely_sends_fill(server: ThreadedServer) -
     assert fill.order.id == order.id
     assert fill.order.status is OrderStatus.FILLED
     assert (fill.qty, fill.price) == (0.25, 1500.0)
+
+
+def test_margin_position_when_short_is_negative_and_closes(server: ThreadedServer) -> None:
+    # Arrange
+    _, trader = make_user(server)
+    _, maker = make_user(server)
+    maker.submit_order(limit("EUR/USD", OrderSide.BUY, 1000, 1.1))
+    trader.submit_order(MarketOrderRequest(symbol="EUR/USD", qty=1000, side=OrderSide.SELL,
+                                           time_in_force=TimeInForce.IOC))
+    maker.submit_order(limit("EUR/USD", OrderSide.SELL, 1000, 1.2))
+
+    # Act
+    position = trader.get_open_position("EUR-USD")
+    account = trader.get_account()
+    closed = trader.close_position("EUR/USD")
+
+    # Assert
+    assert (position.side.value, position.qty, position.asset_marginable) == ("short", "-1000",
+                                                                               True)
+    assert Decimal(position.cost_basis) == Decimal(-1100)
+    assert account.created_at is not None
+    assert Decimal(str(account.initial_margin)) > 0
+    assert Decimal(str(account.equity)) == (Decimal(str(account.cash))
+                                            + Decimal(str(position.unrealized_pl)))
+    assert (closed.side, closed.filled_qty, closed.status) == (OrderSide.BUY, "1000",
+                                                               OrderStatus.FILLED)
+    assert trader.get_all_positions() == []

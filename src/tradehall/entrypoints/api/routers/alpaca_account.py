@@ -14,6 +14,7 @@ from fastapi import APIRouter
 
 from tradehall.entrypoints.api.deps import PlatformDep, PrincipalDep
 from tradehall.entrypoints.api.errors import error_responses
+from tradehall.entrypoints.api.routers.alpaca_mapping import timestamp
 from tradehall.entrypoints.api.routers.alpaca_positions import valuations
 from tradehall.entrypoints.api.schemas import alpaca as s
 from tradehall.kernel.ids import AssetCode, account_uuid
@@ -55,6 +56,7 @@ async def get_account(platform: PlatformDep, principal: PrincipalDep) -> s.Alpac
         return f"{amount.quantize(step):f}"
 
     power = format_units(available, step)
+    user = await platform.identity.get_user(principal.user_id)
     return s.AlpacaAccount(
         id=account_uuid(account), account_number=account, cash=text(cash),
         buying_power=power, regt_buying_power=power, daytrading_buying_power=power,
@@ -62,4 +64,5 @@ async def get_account(platform: PlatformDep, principal: PrincipalDep) -> s.Alpac
         portfolio_value=text(equity), equity=text(equity), last_equity=text(equity),
         long_market_value=text(long_value), short_market_value=text(short_value),
         position_market_value=text(long_value + short_value), initial_margin=text(margin),
-        maintenance_margin=text(margin), last_maintenance_margin=text(margin))
+        maintenance_margin=text(margin), last_maintenance_margin=text(margin),
+        created_at=None if user is None else timestamp(user.created_ns))

@@ -8,9 +8,9 @@ endpoints and checks that no body ever gets a 500.
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,28 +18,32 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.kit.server import RunningServer, TestUser, ThreadedServer, platform_in_thread
-from tests.kit.server import running_platform as run_platform
+from tests.kit.server import TestUser, ThreadedServer, platform_in_thread
 
+_names = itertools.count(1)
 GOOD = {"symbol": "BTC/USD", "qty": "0.5", "side": "buy", "type": "limit",
         "time_in_force": "gtc", "limit_price": "100.25"}
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with run_platform(tmp_path) as srv:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]:
+    with platform_in_thread(tmp_path_factory.mktemp("alpaca-errors")) as srv:
         yield srv
 
 
 @pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.base_url) as c:
+def client(server: ThreadedServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url) as c:
         yield c
 
 
+def new_user(server: ThreadedServer, **kwargs: Any) -> TestUser:
+    return server.create_user(f"user{next(_names)}", **kwargs)
+
+
 @pytest.fixture
-async def alice(server: RunningServer) -> TestUser:
-    return await server.create_user("alice")
+def alice(server: ThreadedServer) -> TestUser:
+    return new_user(server)
 
 
 def assert_error(response: httpx.Response, status: int, code: str,
@@ -54,16 +58,16 @@ def assert_error(response: httpx.Response, status: int, code: str,
         assert body["field"] == field, body
 
 
-async def assert_nothing_changed(client: httpx.AsyncClient, user: TestUser) -> None:
-    orders = await client.get("/v2/orders", params={"status": "all"}, headers=user.headers)
+def assert_nothing_changed(client: httpx.Client, user: TestUser) -> None:
+    orders = client.get("/v2/orders", params={"status": "all"}, headers=user.headers)
     assert orders.json() == []
-    account = (await client.get("/v2/account", headers=user.headers)).json()
+    account = (client.get("/v2/account", headers=user.headers)).json()
     assert account["cash"] == account["buying_power"] == "10000000.00"
 
 
-async def post(client: httpx.AsyncClient, user: TestUser, **changes: Any) -> httpx.Response:
+def post(client: httpx.Client, user: TestUser, **changes: Any) -> httpx.Response:
     body = {**GOOD, **changes}
-    return await client.post("/v2/orders", json={k: v for k, v in body.items()
+    return client.post("/v2/orders", json={k: v for k, v in body.items()
                                                  if v is not None}, headers=user.headers)
 
 
@@ -90,30 +94,30 @@ async def post(client: httpx.AsyncClient, user: TestUser, **changes: Any) -> htt
     ({"leverage": "10"}, "unknown_field", "leverage"),
     ({"client_order_id": "x" * 65}, "invalid_client_order_id", "client_order_id"),
 ])
-async def test_submit_when_input_is_bad_answers_422_and_changes_nothing(
-        client: httpx.AsyncClient, alice: TestUser, changes: dict[str, Any], code: str,
+def test_submit_when_input_is_bad_answers_422_and_changes_nothing(
+        client: httpx.Client, alice: TestUser, changes: dict[str, Any], code: str,
         field: str) -> None:
-    response = await post(client, alice, **changes)
+    response = post(client, alice, **changes)
 
     assert_error(response, 422, code, field)
-    await assert_nothing_changed(client, alice)
+    assert_nothing_changed(client, alice)
 
 
 @pytest.mark.parametrize("raw", [b'{"qty": NaN}', b"{", b"", b"[1, 2]", b'"text"',
                                  b'{"qty": 1' + b"0" * 5000 + b"}"])
-async def test_submit_when_body_is_not_an_object_answers_4xx(
-        client: httpx.AsyncClient, alice: TestUser, raw: bytes) -> None:
-    response = await client.post("/v2/orders", content=raw, headers={
+def test_submit_when_body_is_not_an_object_answers_4xx(
+        client: httpx.Client, alice: TestUser, raw: bytes) -> None:
+    response = client.post("/v2/orders", content=raw, headers={
         **alice.headers, "content-type": "application/json"})
 
     assert response.status_code in (400, 422)
     assert set(response.json()) == {"code", "message", "field"}
-    await assert_nothing_changed(client, alice)
+    assert_nothing_changed(client, alice)
 
 
-async def test_submit_when_json_numbers_are_given_takes_them_exactly(
-        client: httpx.AsyncClient, alice: TestUser) -> None:
-    response = await client.post("/v2/orders", headers=alice.headers, content=(
+def test_submit_when_json_numbers_are_given_takes_them_exactly(
+        client: httpx.Client, alice: TestUser) -> None:
+    response = client.post("/v2/orders", headers=alice.headers, content=(
         b'{"symbol": "BTC-USD", "qty": 0.1, "side": "buy", "type": "limit",'
         b' "time_in_force": "gtc", "limit_price": 1e2}'))
 
@@ -121,28 +125,28 @@ async def test_submit_when_json_numbers_are_given_takes_them_exactly(
     assert (response.json()["qty"], response.json()["limit_price"]) == ("0.1000", "100.00")
 
 
-async def test_submit_when_funds_are_short_answers_403(
-        server: RunningServer, client: httpx.AsyncClient) -> None:
-    poor = await server.create_user("poor", deposits={"USD": "10"})
+def test_submit_when_funds_are_short_answers_403(
+        server: ThreadedServer, client: httpx.Client) -> None:
+    poor = new_user(server, deposits={"USD": "10"})
 
-    response = await post(client, poor, qty="1", limit_price="100")
+    response = post(client, poor, qty="1", limit_price="100")
 
     assert_error(response, 403, "insufficient_funds")
-    listed = await client.get("/v2/orders", params={"status": "all"}, headers=poor.headers)
+    listed = client.get("/v2/orders", params={"status": "all"}, headers=poor.headers)
     assert listed.json() == []
 
 
-async def test_submit_when_client_order_id_is_reused_with_other_content_answers_422(
-        client: httpx.AsyncClient, alice: TestUser) -> None:
-    first = await post(client, alice, client_order_id="dup-1")
-    same = await post(client, alice, client_order_id="dup-1")
+def test_submit_when_client_order_id_is_reused_with_other_content_answers_422(
+        client: httpx.Client, alice: TestUser) -> None:
+    first = post(client, alice, client_order_id="dup-1")
+    same = post(client, alice, client_order_id="dup-1")
 
-    other = await post(client, alice, client_order_id="dup-1", limit_price="101")
+    other = post(client, alice, client_order_id="dup-1", limit_price="101")
 
     assert first.status_code == same.status_code == 200
     assert same.json()["id"] == first.json()["id"]
     assert_error(other, 422, "duplicate_client_order_id", "client_order_id")
-    listed = await client.get("/v2/orders", params={"status": "all"}, headers=alice.headers)
+    listed = client.get("/v2/orders", params={"status": "all"}, headers=alice.headers)
     assert [o["limit_price"] for o in listed.json()] == ["100.25"]
 
 
@@ -152,53 +156,53 @@ async def test_submit_when_client_order_id_is_reused_with_other_content_answers_
     ({"APCA-API-KEY-ID": "TKNOPE", "APCA-API-SECRET-KEY": "nope"}, "invalid_api_key"),
     ({"Authorization": "Bearer not-a-token"}, "invalid_token"),
 ])
-async def test_request_when_credentials_are_missing_or_wrong_answers_401(
-        client: httpx.AsyncClient, alice: TestUser, headers: dict[str, str],
+def test_request_when_credentials_are_missing_or_wrong_answers_401(
+        client: httpx.Client, alice: TestUser, headers: dict[str, str],
         code: str) -> None:
     for method, path in (("GET", "/v2/account"), ("POST", "/v2/orders"),
                          ("GET", "/v2/positions"), ("DELETE", "/v2/orders")):
-        response = await client.request(method, path, headers=headers,
+        response = client.request(method, path, headers=headers,
                                         json=GOOD if method == "POST" else None)
         assert_error(response, 401, code)
-    await assert_nothing_changed(client, alice)
+    assert_nothing_changed(client, alice)
 
 
-async def test_request_when_secret_is_wrong_for_real_key_answers_401(
-        client: httpx.AsyncClient, alice: TestUser) -> None:
+def test_request_when_secret_is_wrong_for_real_key_answers_401(
+        client: httpx.Client, alice: TestUser) -> None:
     headers = {"APCA-API-KEY-ID": alice.key.key_id, "APCA-API-SECRET-KEY": "wrong"}
 
-    response = await client.post("/v2/orders", json=GOOD, headers=headers)
+    response = client.post("/v2/orders", json=GOOD, headers=headers)
 
     assert_error(response, 401, "invalid_api_key")
-    await assert_nothing_changed(client, alice)
+    assert_nothing_changed(client, alice)
 
 
-async def test_order_routes_when_id_is_unknown_or_malformed_answer_404_or_422(
-        client: httpx.AsyncClient, alice: TestUser) -> None:
+def test_order_routes_when_id_is_unknown_or_malformed_answer_404_or_422(
+        client: httpx.Client, alice: TestUser) -> None:
     unknown = str(uuid.UUID(int=7))
     for method in ("GET", "DELETE", "PATCH"):
         body = {"qty": "1"} if method == "PATCH" else None
-        assert_error(await client.request(method, f"/v2/orders/{unknown}", json=body,
+        assert_error(client.request(method, f"/v2/orders/{unknown}", json=body,
                                           headers=alice.headers), 404, "order_not_found")
-        assert_error(await client.request(method, "/v2/orders/not-a-uuid", json=body,
+        assert_error(client.request(method, "/v2/orders/not-a-uuid", json=body,
                                           headers=alice.headers), 422, "invalid_order_id")
-    by_client = await client.get("/v2/orders:by_client_order_id",
+    by_client = client.get("/v2/orders:by_client_order_id",
                                  params={"client_order_id": "nope"}, headers=alice.headers)
     assert_error(by_client, 404, "order_not_found")
 
 
-async def test_cancel_when_order_is_filled_answers_422(
-        server: RunningServer, client: httpx.AsyncClient, alice: TestUser) -> None:
+def test_cancel_when_order_is_filled_answers_422(
+        server: ThreadedServer, client: httpx.Client, alice: TestUser) -> None:
     # Arrange
-    bob = await server.create_user("bobby")
-    resting = await post(client, bob, side="sell", qty="0.5", limit_price="100")
-    filled = await post(client, alice, type="market", limit_price=None, qty="0.5",
-                        time_in_force="ioc")
+    bob = new_user(server)
+    resting = post(client, bob, symbol="ETH/USD", side="sell", qty="0.5", limit_price="100")
+    filled = post(client, alice, symbol="ETH/USD", type="market", limit_price=None, qty="0.5",
+                  time_in_force="ioc")
     assert filled.json()["status"] == "filled"
 
     # Act
-    response = await client.delete(f"/v2/orders/{filled.json()['id']}", headers=alice.headers)
-    replace = await client.patch(f"/v2/orders/{resting.json()['id']}", json={"qty": "1"},
+    response = client.delete(f"/v2/orders/{filled.json()['id']}", headers=alice.headers)
+    replace = client.patch(f"/v2/orders/{resting.json()['id']}", json={"qty": "1"},
                                  headers=bob.headers)
 
     # Assert
@@ -206,9 +210,9 @@ async def test_cancel_when_order_is_filled_answers_422(
     assert_error(replace, 422, "order_not_replaceable")
 
 
-async def test_replace_when_change_is_not_amendable_answers_422(
-        client: httpx.AsyncClient, alice: TestUser) -> None:
-    order_id = (await post(client, alice)).json()["id"]
+def test_replace_when_change_is_not_amendable_answers_422(
+        client: httpx.Client, alice: TestUser) -> None:
+    order_id = (post(client, alice)).json()["id"]
     path = f"/v2/orders/{order_id}"
     cases = [({"stop_price": "90"}, "unsupported", "stop_price"),
              ({"time_in_force": "day"}, "unsupported", "time_in_force"),
@@ -220,10 +224,10 @@ async def test_replace_when_change_is_not_amendable_answers_422(
              ({"qty": "1", "extra": 1}, "unknown_field", "extra")]
 
     for body, code, field in cases:
-        assert_error(await client.patch(path, json=body, headers=alice.headers), 422, code,
+        assert_error(client.patch(path, json=body, headers=alice.headers), 422, code,
                      field)
 
-    order = (await client.get(path, headers=alice.headers)).json()
+    order = (client.get(path, headers=alice.headers)).json()
     assert (order["qty"], order["limit_price"]) == ("0.5000", "100.25")
 
 
@@ -232,34 +236,28 @@ async def test_replace_when_change_is_not_amendable_answers_422(
     ({"direction": "up"}, "direction"), ({"after": "yesterday"}, "after"),
     ({"symbols": "DOGE/USD"}, "symbols"), ({"side": "both"}, "side"),
 ])
-async def test_list_orders_when_params_are_bad_answers_422(
-        client: httpx.AsyncClient, alice: TestUser, params: dict[str, str], field: str) -> None:
-    response = await client.get("/v2/orders", params=params, headers=alice.headers)
+def test_list_orders_when_params_are_bad_answers_422(
+        client: httpx.Client, alice: TestUser, params: dict[str, str], field: str) -> None:
+    response = client.get("/v2/orders", params=params, headers=alice.headers)
 
     assert response.status_code == 422, response.text
     assert response.json()["field"] == field
 
 
-async def test_positions_when_absent_or_bad_close_answers_404_or_422(
-        client: httpx.AsyncClient, alice: TestUser) -> None:
-    assert_error(await client.get("/v2/positions/BTC/USD", headers=alice.headers), 404,
+def test_positions_when_absent_or_bad_close_answers_404_or_422(
+        client: httpx.Client, alice: TestUser) -> None:
+    assert_error(client.get("/v2/positions/BTC/USD", headers=alice.headers), 404,
                  "no_position")
-    assert_error(await client.delete("/v2/positions/AAPL", headers=alice.headers), 404,
+    assert_error(client.delete("/v2/positions/AAPL", headers=alice.headers), 404,
                  "no_position")
-    assert_error(await client.get("/v2/positions/DOGE", headers=alice.headers), 404,
+    assert_error(client.get("/v2/positions/DOGE", headers=alice.headers), 404,
                  "unknown_symbol")
-    assert_error(await client.get("/v2/assets/DOGE", headers=alice.headers), 404,
+    assert_error(client.get("/v2/assets/DOGE", headers=alice.headers), 404,
                  "unknown_symbol")
-    await assert_nothing_changed(client, alice)
+    assert_nothing_changed(client, alice)
 
 
 # -- Random bodies --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def threaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]:
-    with platform_in_thread(tmp_path_factory.mktemp("alpaca-fuzz")) as srv:
-        yield srv
 
 
 _scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=12)
@@ -277,9 +275,9 @@ _bodies = st.dictionaries(_keys, _json, max_size=8) | _json
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=_bodies)
 def test_order_endpoints_when_body_is_random_never_answer_500(
-        threaded: ThreadedServer, body: Any) -> None:
-    user = _fuzz_user(threaded)
-    with httpx.Client(base_url=threaded.base_url, headers=user.headers) as http:
+        server: ThreadedServer, body: Any) -> None:
+    user = _fuzz_user(server)
+    with httpx.Client(base_url=server.base_url, headers=user.headers) as http:
         created = http.post("/v2/orders", json=body)
         order_id = created.json().get("id") if created.status_code == 200 else str(uuid.UUID(
             int=1))
@@ -297,5 +295,5 @@ _users: dict[int, TestUser] = {}
 def _fuzz_user(server: ThreadedServer) -> TestUser:
     key = id(server)
     if key not in _users:
-        _users[key] = server.create_user("fuzzer")
+        _users[key] = new_user(server)
     return _users[key]

@@ -75,7 +75,7 @@ class _Session:
 
     def send(self, message: p.ServerMessage) -> None:
         if not self.conn.push(p.encode(message)):
-            self.feed.unregister(self.conn)
+            self.feed.on_dropped(self.conn)
 
     async def handshake_auth(self, headers: Headers) -> None:
         names = {"apca-api-key-id", "apca-api-secret-key", "authorization"}
@@ -163,7 +163,7 @@ class _Session:
                                                                                 r.available),
                                  held=refdata.format_amount(r.asset, r.held), seq=r.seq)
                     for r in records]
-        self.send(p.Balances(snapshot=True, balances=balances))
+        self.send(p.Balances(channel="balances", snapshot=True, balances=balances))
 
     def _unsubscribe(self, message: p.Unsubscribe) -> None:
         if not message.channels:

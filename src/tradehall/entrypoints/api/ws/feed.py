@@ -164,9 +164,10 @@ class MarketDataFeed:
         text = p.encode(message)
         for conn in list(members):
             if not conn.push(text):
-                self._on_dropped(conn)
+                self.on_dropped(conn)
 
-    def _on_dropped(self, conn: Connection) -> None:
+    def on_dropped(self, conn: Connection) -> None:
+        """Count and forget a client whose queue overflowed."""
         if conn in self.connections:
             self.dropped += 1
             self.unregister(conn)
@@ -196,11 +197,12 @@ class MarketDataFeed:
         updates = private_updates(batch, self.platform.refdata, self._private_accounts)
         for account, (orders, fills, balances) in updates.items():
             if orders:
-                self._broadcast(f"orders@{account}", p.Orders(updates=orders))
+                self._broadcast(f"orders@{account}", p.Orders(channel="orders", updates=orders))
             if fills:
-                self._broadcast(f"fills@{account}", p.Fills(fills=fills))
+                self._broadcast(f"fills@{account}", p.Fills(channel="fills", fills=fills))
             if balances:
-                self._broadcast(f"balances@{account}", p.Balances(balances=balances))
+                self._broadcast(f"balances@{account}",
+                                p.Balances(channel="balances", balances=balances))
 
     # -- Snapshots on subscribe -----------------------------------------------------------------
 
@@ -240,7 +242,7 @@ class MarketDataFeed:
                 conn.drop(CLOSE_IDLE, f"nothing received for {conn.config.idle_timeout_s:g} s")
                 self.unregister(conn)
             elif not conn.push(text):
-                self._on_dropped(conn)
+                self.on_dropped(conn)
 
 
 def market_data(platform: Platform) -> MarketDataFeed:

@@ -190,7 +190,7 @@ class OrderUpdate(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
 
 
 class Orders(_Out, tag="orders", frozen=True, kw_only=True):
-    channel: str = "orders"
+    channel: str
     updates: list[OrderUpdate]
 
 
@@ -212,7 +212,7 @@ class FillOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Fills(_Out, tag="fills", frozen=True, kw_only=True):
-    channel: str = "fills"
+    channel: str
     fills: list[FillOut]
 
 
@@ -224,7 +224,7 @@ class BalanceOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Balances(_Out, tag="balances", frozen=True, kw_only=True):
-    channel: str = "balances"
+    channel: str
     snapshot: bool = False
     balances: list[BalanceOut]
 

@@ -91,6 +91,7 @@ def post(client: httpx.Client, user: TestUser, **changes: Any) -> httpx.Response
     ({"type": "market"}, "price_not_allowed", "limit_price"),
     ({"notional": "100"}, "unsupported", "notional"),
     ({"order_class": "bracket"}, "unsupported", "order_class"),
+    ({"position_intent": "hold"}, "invalid_value", "position_intent"),
     ({"leverage": "10"}, "unknown_field", "leverage"),
     ({"client_order_id": "x" * 65}, "invalid_client_order_id", "client_order_id"),
 ])

@@ -23,11 +23,14 @@ from tradehall.kernel.ids import ClientOrderId, Symbol, order_uuid
 from tradehall.service.ports import OrderRecord
 from tradehall.service.trading import OrderOutcome, PlaceOrder
 from tradehall.trading import events as e
+from tradehall.trading.instrument import Instrument
+from tradehall.trading.model import InstrumentKind
 
 router = APIRouter(prefix="/v2", tags=["alpaca: orders"])
 MAX_LIST = 500
 _FIELDS = {"price": "limit_price", "type": "type"}
 _INTENT_CLOSE = frozenset({"buy_to_close", "sell_to_close"})
+_INTENTS = _INTENT_CLOSE | {"buy_to_open", "sell_to_open"}
 
 
 def _openapi(model: type[s.AlpacaOrderCreate] | type[s.AlpacaOrderReplace]) -> dict[str, object]:
@@ -39,7 +42,7 @@ def _unsupported(field: str, message: str) -> ApiError:
     return ApiError(422, "unsupported", f"{field}: {message}", field)
 
 
-def _place_request(body: s.AlpacaOrderCreate, symbol: str) -> PlaceOrder:
+def _place_request(body: s.AlpacaOrderCreate, inst: Instrument) -> PlaceOrder:
     if body.notional is not None:
         raise _unsupported("notional", "notional orders are not supported; give qty")
     if body.qty is None:
@@ -47,16 +50,21 @@ def _place_request(body: s.AlpacaOrderCreate, symbol: str) -> PlaceOrder:
     for name in ("trail_price", "trail_percent", "take_profit", "stop_loss", "legs"):
         if getattr(body, name) is not None:
             raise _unsupported(name, "trailing stops and multi-leg orders are not supported")
+    if body.position_intent is not None and body.position_intent not in _INTENTS:
+        raise ApiError(422, "invalid_value", f"position_intent: {body.position_intent!r} is "
+                       f"not one of {', '.join(sorted(_INTENTS))}", "position_intent")
     if body.order_class not in (None, "", "simple"):
         raise _unsupported("order_class", "only simple orders are supported")
     if body.type.lower() in ("market", "stop") and body.limit_price is not None:
         raise ApiError(422, "price_not_allowed", "limit_price: not allowed for this type",
                        "limit_price")
     return PlaceOrder(
-        symbol=symbol, side=body.side, qty=body.qty, order_type=body.type,
+        symbol=inst.symbol, side=body.side, qty=body.qty, order_type=body.type,
         price=body.limit_price, stop_price=body.stop_price, time_in_force=body.time_in_force,
         post_only=body.post_only,
-        reduce_only=body.position_intent in _INTENT_CLOSE,
+        # Closing intents reduce a margin position; a spot sell reduces a holding anyway.
+        reduce_only=(body.position_intent in _INTENT_CLOSE
+                     and inst.kind is InstrumentKind.MARGIN),
         client_order_id=body.client_order_id)
 
 
@@ -99,7 +107,7 @@ async def submit_order(request: Request, platform: PlatformDep,
     """Submit a market, limit, stop or stop-limit order (numbers as strings or JSON numbers)."""
     body = m.decode_body(await request.body(), s.AlpacaOrderCreate)
     try:
-        req = _place_request(body, m.resolve_symbol(platform.refdata, body.symbol).symbol)
+        req = _place_request(body, m.resolve_symbol(platform.refdata, body.symbol))
         outcome = await platform.trading.place_order(principal.account, req)
     except InvalidInput as exc:
         raise m.remap_field(exc, _FIELDS) from None

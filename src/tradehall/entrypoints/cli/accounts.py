@@ -8,14 +8,16 @@ user's username or by its engine account id.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tradehall.bootstrap import Platform
 from tradehall.entrypoints.cli.offline import DEFAULT_DATA_DIR, DataDir, run, started_platform
 from tradehall.kernel.errors import NotFound
 from tradehall.kernel.ids import AccountId
+
+if TYPE_CHECKING:
+    from tradehall.bootstrap import Platform
 
 app = typer.Typer(help="Fund accounts and show their balances.", no_args_is_help=True)
 

@@ -53,7 +53,8 @@ def bench(
     name: Annotated[str | None, typer.Argument(
         help="Benchmark to run (e.g. engine, host, journal); without it, list them.")] = None,
 ) -> None:
-    """Run a benchmark of bench/ by name; further arguments go to the script (try --help)."""
+    """Run a benchmark of bench/ by name; further arguments go to the script (its own help:
+    `tradehall bench NAME -- --help`)."""
     folder = bench_dir()
     if folder is None:
         raise fail("no bench/ folder here: run from the repository root")

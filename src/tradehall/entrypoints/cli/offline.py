@@ -14,14 +14,15 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from tradehall.bootstrap import Platform, build
-from tradehall.config import Settings
 from tradehall.journal import JournalCorrupted, JournalLocked
 from tradehall.kernel.errors import TradehallError
+
+if TYPE_CHECKING:
+    from tradehall.bootstrap import Platform
 
 T = TypeVar("T")
 
@@ -39,6 +40,10 @@ def fail(message: str) -> typer.Exit:
 @asynccontextmanager
 async def started_platform(data_dir: Path) -> AsyncIterator[Platform]:
     """Start the platform on a stopped data directory for the duration of a block."""
+    # Imported here: the web and SQL stack would slow down every other command's start.
+    from tradehall.bootstrap import build
+    from tradehall.config import Settings
+
     platform = await build(Settings(data_dir=data_dir, demo=False))
     try:
         await platform.start()

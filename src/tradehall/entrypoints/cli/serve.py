@@ -18,17 +18,18 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
 
-from tradehall.bootstrap import Platform, build
-from tradehall.config import Settings
-from tradehall.entrypoints.api.app import create_app
 from tradehall.entrypoints.demo import credentials
 from tradehall.entrypoints.demo.setup import DemoComponent
 from tradehall.journal import JournalCorrupted, JournalLocked
+
+if TYPE_CHECKING:
+    from tradehall.bootstrap import Platform
+    from tradehall.config import Settings
 
 _log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ def serve(
 ) -> None:
     """Run the platform: REST and WebSocket API, engine with journal, SQL read models, and
     (by default) a live demo market. Ctrl-C stops it; a restart recovers the same state."""
+    # Imported here: the web and SQL stack would slow down every other command's start.
+    from tradehall.config import Settings
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration check
     settings = Settings(host=host, port=port, data_dir=data_dir, demo=demo, fsync=fsync)
@@ -60,6 +64,9 @@ def serve(
 
 
 async def _serve(settings: Settings) -> bool:
+    from tradehall.bootstrap import build
+    from tradehall.entrypoints.api.app import create_app
+
     platform = await build(settings)
     try:
         await platform.start()

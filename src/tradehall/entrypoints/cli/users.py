@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tradehall.bootstrap import build
-from tradehall.config import Settings
 from tradehall.entrypoints.cli.offline import DEFAULT_DATA_DIR, DataDir, run, started_platform
 from tradehall.kernel.clock import NANOS_PER_SECOND
-from tradehall.service.auth import ROLES, ApiKeyPair
-from tradehall.service.ports import UserRecord
+
+if TYPE_CHECKING:
+    from tradehall.service.auth import ApiKeyPair
+    from tradehall.service.ports import UserRecord
 
 app = typer.Typer(help="Create and list users.", no_args_is_help=True)
 
@@ -30,7 +30,8 @@ def create(
         prompt=True, hide_input=True, confirmation_prompt=True,
         help="Password (8+ characters); asked for when not given.")],
     role: Annotated[list[str] | None, typer.Option(
-        "--role", help=f"Role, repeatable; one of {', '.join(sorted(ROLES))}.")] = None,
+        "--role", help="Role, repeatable: trader (the default), provider, delegate, dealer, "
+                         "compliance or admin.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
@@ -77,6 +78,9 @@ def list_users(
 
 
 async def _users(data_dir: Path) -> list[UserRecord]:
+    from tradehall.bootstrap import build
+    from tradehall.config import Settings
+
     platform = await build(Settings(data_dir=data_dir, demo=False))
     try:
         return sorted(await platform.identity.list_users(), key=lambda u: u.username)

@@ -1,0 +1,131 @@
+"""`tradehall serve` as a newcomer runs it: a real process, the demo market, a restart.
+
+The server runs as a subprocess on a free loopback port with a temporary data directory. The
+tests read the demo credentials file, watch the demo market trade, place an order with a demo
+user's API key, stop the server with SIGINT (exit status 0), start it again on the same folder
+and find the same users, the order and the balances as they were.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.kit.serve_process import ServeProcess, key_headers
+
+pytestmark = pytest.mark.slow
+
+
+def _trade_count(data_dir: Path) -> int:
+    # The read models are the demo market's write-through copy: count the fills there.
+    uri = f"file:{data_dir / 'readmodels.sqlite3'}?mode=ro"
+    with sqlite3.connect(uri, uri=True, timeout=10) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM fills").fetchone()
+    return int(count)
+
+
+def _wait_for_trades(data_dir: Path, more_than: int, timeout: float = 20) -> int:
+    deadline = time.monotonic() + timeout
+    count = _trade_count(data_dir)
+    while count <= more_than and time.monotonic() < deadline:
+        time.sleep(0.25)
+        count = _trade_count(data_dir)
+    return count
+
+
+def _get(server: ServeProcess, path: str, entry: dict[str, Any]) -> Any:
+    response = httpx.get(server.base_url + path, headers=key_headers(entry), timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_serve_when_demo_is_on_runs_a_live_market_that_survives_a_restart(
+        tmp_path: Path) -> None:
+    # Arrange: a fresh data directory, the server with the demo market (the default)
+    data_dir = tmp_path / "platform"
+    server = ServeProcess(data_dir)
+    with server:
+        users = server.credentials()
+        assert [u["username"] for u in users] == ["alice", "bob", "carol"]
+        assert all(u["password"] and u["api_key_id"] and u["api_secret_key"] for u in users)
+        alice = users[0]
+
+        # Act: the market moves by itself
+        first = _wait_for_trades(data_dir, 0)
+        later = _wait_for_trades(data_dir, first)
+
+        # Assert
+        assert first > 0
+        assert later > first
+        login = httpx.post(server.base_url + "/v1/auth/login", timeout=10,
+                           json={"username": "bob", "password": users[1]["password"]})
+        assert login.status_code == 200, login.text
+
+        # Act: alice bids far below the market (inside the price band), so it rests
+        placed = httpx.post(server.base_url + "/v2/orders", headers=key_headers(alice),
+                            timeout=10, json={"symbol": "BTC-USD", "qty": "0.01",
+                                              "side": "buy", "type": "limit",
+                                              "limit_price": "50000", "time_in_force": "gtc"})
+        assert placed.status_code == 200, placed.text
+        order = placed.json()
+        balances = _get(server, "/v1/balances", alice)
+        usd = next(b for b in balances["data"] if b["asset"] == "USD")
+        assert usd["held"] == "500.50"  # 0.01 BTC at 50,000 plus the 0.1% taker fee held
+
+        # Act: Ctrl-C
+        started = time.monotonic()
+        code = server.stop(signal.SIGINT)
+
+        # Assert: a clean stop, within seconds
+        assert code == 0, server.output()
+        assert time.monotonic() - started < 15
+
+    # Act: start again on the same folder
+    again = ServeProcess(data_dir)
+    with again:
+        # Assert: same users and keys, the order still resting, balances as they were
+        assert again.credentials() == users
+        fetched = _get(again, f"/v2/orders/{order['id']}", alice)
+        assert fetched["status"] == "new"
+        assert fetched["limit_price"] == order["limit_price"]
+        assert _get(again, "/v1/balances", alice) == balances
+        assert _wait_for_trades(data_dir, _trade_count(data_dir)) > 0
+        assert again.stop(signal.SIGTERM) == 0, again.output()
+
+
+def test_serve_when_no_demo_starts_an_empty_platform(tmp_path: Path) -> None:
+    # Arrange
+    data_dir = tmp_path / "empty"
+
+    # Act
+    with ServeProcess(data_dir, "--no-demo") as server:
+        instruments = httpx.get(server.base_url + "/v1/instruments", timeout=10)
+        code = server.stop()
+
+    # Assert
+    assert instruments.status_code == 200, instruments.text
+    assert instruments.json()["data"] == []
+    assert not (data_dir / "demo-credentials.json").exists()
+    assert code == 0
+
+
+def test_serve_when_the_folder_is_in_use_refuses_in_one_line(tmp_path: Path) -> None:
+    # Arrange
+    data_dir = tmp_path / "busy"
+    with ServeProcess(data_dir, "--no-demo"):
+        second = ServeProcess(data_dir, "--no-demo")
+
+        # Act
+        with pytest.raises(AssertionError, match="exited with 1") as refused:
+            second.start()
+
+    # Assert
+    lines = [line for line in second.output().splitlines() if line.startswith("error:")]
+    assert lines == [f"error: cannot serve {data_dir}: its journal is locked by another "
+                     f"running tradehall"], refused.value

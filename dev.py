@@ -3,7 +3,8 @@
 
 Usage:
     python3 dev.py run [ARGS...]   set up .venv (and the mypyc-compiled engine core when a C
-                                   compiler is there), then run the platform's main job
+                                   compiler is there), then run the platform: `tradehall
+                                   serve` with the live demo market (or `tradehall ARGS`)
     python3 dev.py test [ARGS...]  set up .venv with the dev tools, then lint, type-check, test;
                                    without ARGS also compile the engine core with mypyc and run
                                    its tests again against the compiled modules
@@ -51,8 +52,13 @@ def ensure_venv(extras: str) -> None:
 
 def run(args: list[str]) -> int:
     ensure_venv("dev")
-    cmd = [str(BIN / "tradehall"), *(args or ["demo"])]
-    return subprocess.run(cmd, cwd=ROOT, check=False, env=_compiled_env()).returncode
+    cmd = [str(BIN / "tradehall"), *(args or ["serve"])]
+    child = subprocess.Popen(cmd, cwd=ROOT, env=_compiled_env())
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue  # Ctrl-C reached the child too: wait for its clean stop
 
 
 def _compiled_env() -> dict[str, str] | None:

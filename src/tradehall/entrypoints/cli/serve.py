@@ -89,6 +89,8 @@ async def _serve(settings: Settings) -> bool:
             announce.cancel()
     finally:
         await platform.stop()
+        typer.echo(f"tradehall stopped: state saved in {settings.data_dir}/ "
+                   f"(journal seq {platform.engine.last_seq})")
     return server.started
 
 

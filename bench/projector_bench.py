@@ -6,8 +6,9 @@ the way the engine thread publishes them (untimed). For every backend and every 
 (`--merge`: the most commands one transaction takes, as the projector merges batches that
 queued while it committed), a fresh database gets the setup and warm-up projected (untimed),
 then the measured batches are projected in transactions of that size and timed: commands/s,
-rows written/s, transaction time p50/p99. SQLite lives in a temporary directory; PostgreSQL
-in a database created on the server named by `--postgres` and dropped afterwards.
+rows written/s, transaction time p50/p99 (sequential mode). SQLite lives in a temporary
+directory; PostgreSQL in a database created on the server named by `--postgres` and dropped
+afterwards.
 
 Owns nothing but measurement: it never touches a real data directory and writes no report.
 """
@@ -27,6 +28,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from measure import frozen_heap, peak_rss_mib, percentile, print_preamble, print_table
 from streams import SHAPES, Timed, add_stream_arguments, build_stream
+from tradehall.adapters.inproc.bus import InprocEventBus
 from tradehall.adapters.sql import SqlDatabase
 from tradehall.engine import queries
 from tradehall.engine.matcher import MatchingEngine
@@ -82,32 +84,45 @@ def group(batches: Sequence[EventBatch], merge: int) -> list[list[EventBatch]]:
 
 
 async def run_case(url: str, backend: str, preload: Sequence[EventBatch],
-                   measured: Sequence[EventBatch], merge: int) -> Row:
-    """Project the preload untimed, then the measured batches in transactions of `merge`."""
+                   measured: Sequence[EventBatch], merge: int, mode: str) -> Row:
+    """Project the preload untimed, then the measured batches in transactions of `merge`.
+
+    `pipelined` runs `SqlProjector.run()` on a subscription holding every measured batch (it
+    folds the next transaction while one commits); `sequential` calls `apply()` per group.
+    """
     db = await SqlDatabase.open(url)
     try:
         projector = db.projector(None, max_commands=merge)
         for txn in group(preload, 20_000):
             await projector.apply(txn)
-        rows_before = projector.rows
-        durations = []
+        rows_before, txns_before = projector.rows, projector.transactions
+        durations: list[int] = []
         commands = sum(len(b.results) for b in measured)
         clock = time.perf_counter_ns
         start = clock()
-        for txn in group(measured, merge):
-            t0 = clock()
-            await projector.apply(txn)
-            durations.append(clock() - t0)
+        if mode == "pipelined":
+            bus = InprocEventBus()
+            projector = db.projector(bus.subscribe("bench"), max_commands=merge)
+            for batch in measured:
+                bus.publish(batch)
+            bus.close()
+            await projector.run()
+            rows_before = txns_before = 0
+        else:
+            for txn in group(measured, merge):
+                t0 = clock()
+                await projector.apply(txn)
+                durations.append(clock() - t0)
         seconds = (clock() - start) / 1e9
         rows = projector.rows - rows_before
+        txns = projector.transactions - txns_before
     finally:
         await db.close()
     lat = sorted(durations)
-    return [backend, f"{merge:,}", f"{commands:,}", f"{len(lat):,}", f"{seconds:.2f}",
-            f"{commands / seconds:,.0f}", f"{rows / seconds:,.0f}",
-            f"{percentile(lat, 0.50) / 1e6:.1f}", f"{percentile(lat, 0.99) / 1e6:.1f}"]
-
-
+    p50 = f"{percentile(lat, 0.50) / 1e6:.1f}" if lat else "-"
+    p99 = f"{percentile(lat, 0.99) / 1e6:.1f}" if lat else "-"
+    return [backend, mode, f"{merge:,}", f"{commands:,}", f"{txns:,}", f"{seconds:.2f}",
+            f"{commands / seconds:,.0f}", f"{rows / seconds:,.0f}", p50, p99]
 
 
 async def run(args: argparse.Namespace, preload: list[EventBatch],
@@ -115,20 +130,26 @@ async def run(args: argparse.Namespace, preload: list[EventBatch],
     rows: list[Row] = []
     merges = [int(m) for m in args.merge.split(",") if m]
     backends = [b for b in args.backends.split(",") if b]
+    modes = [m for m in args.modes.split(",") if m]
     with tempfile.TemporaryDirectory(prefix="projector-bench-", dir=args.dir) as tmp:
+        number = 0
         for backend in backends:
-            for number, merge in enumerate(merges):
-                if backend == "sqlite":
-                    url = f"sqlite:///{Path(tmp) / f'readmodels-{number}.sqlite3'}"
-                    rows.append(await run_case(url, backend, preload, measured, merge))
-                else:
-                    rows.append(await postgres_case(args.postgres, preload, measured, merge))
-                print(f"  done: {backend}, merge {merge}", flush=True)
+            for mode in modes:
+                for merge in merges:
+                    number += 1
+                    if backend == "sqlite":
+                        url = f"sqlite:///{Path(tmp) / f'readmodels-{number}.sqlite3'}"
+                        rows.append(await run_case(url, backend, preload, measured, merge,
+                                                   mode))
+                    else:
+                        rows.append(await postgres_case(args.postgres, preload, measured,
+                                                        merge, mode))
+                    print(f"  done: {backend}, {mode}, merge {merge}", flush=True)
     return rows
 
 
 async def postgres_case(admin_url: str, preload: Sequence[EventBatch],
-                        measured: Sequence[EventBatch], merge: int) -> Row:
+                        measured: Sequence[EventBatch], merge: int, mode: str) -> Row:
     """Run one case in a fresh database on the PostgreSQL server, dropped afterwards."""
     name = f"tradehall_bench_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(admin_url)
@@ -138,7 +159,7 @@ async def postgres_case(admin_url: str, preload: Sequence[EventBatch],
         await admin.close()
     try:
         url = admin_url.rsplit("/", 1)[0] + "/" + name
-        return await run_case(url, "postgresql", preload, measured, merge)
+        return await run_case(url, "postgresql", preload, measured, merge, mode)
     finally:
         admin = await asyncpg.connect(admin_url)
         try:
@@ -157,6 +178,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--merge", default="256,4096,20000",
                         help="most commands per transaction, comma list")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--modes", default="pipelined,sequential")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="a database on the server, used to create and drop the bench's")
     parser.add_argument("--dir", default=None, help="parent of the temporary SQLite files")
@@ -179,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     with frozen_heap():
         rows = asyncio.run(run(args, preload, measured))
     print()
-    print_table(["backend", "merge", "commands", "txns", "seconds", "commands/s", "rows/s",
-                 "p50 txn ms", "p99 txn ms"], rows)
+    print_table(["backend", "mode", "merge", "commands", "txns", "seconds", "commands/s",
+                 "rows/s", "p50 txn ms", "p99 txn ms"], rows, left=2)
     print(f"peak RSS: {peak_rss_mib():.0f} MiB (includes the generated stream and batches)")
     return 0
 

@@ -3,7 +3,8 @@
 One projector per database. It reads its subscription on one task and writes on another, so
 batches that queue while a transaction commits are merged into the next one (up to
 `max_commands` commands): the projection keeps up with the engine's group commits instead of
-paying one commit per batch. Each transaction loads the rows the cache lacks, folds the
+paying one commit per batch. The first transaction loads the live orders, instruments and open
+candles into the cache; each transaction loads the spot holdings the cache lacks, folds the
 results (`projection.fold`), writes every changed row with one executemany per table, and
 moves `projection_state` to the batch's last seq in the same transaction, so results at or
 below it are skipped when recovery republishes them. Only after the commit are
@@ -15,24 +16,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Insert, Table, select, tuple_, update
+from sqlalchemy import Dialect, Insert, Table, and_, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradehall.adapters.sql import tables as t
+from tradehall.adapters.sql.column_types import ExactInt
 from tradehall.adapters.sql.progress import Progress
 from tradehall.adapters.sql.projection import (
+    OPEN_STATUSES,
     Changes,
-    Needs,
+    HoldingKey,
     ProjectionCache,
     Row,
     fold,
     needs,
 )
-from tradehall.adapters.sql.types import ExactInt
 from tradehall.service.messages import EventBatch
 from tradehall.service.ports import Subscription
 
@@ -41,8 +44,24 @@ _CHUNK = 2_000  # keys per IN (...) when loading rows
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
+@dataclass(slots=True)
+class _Prepared:
+    """One transaction's worth of folded changes, with its parameters already materialized."""
+
+    changes: Changes
+    writes: list[tuple[_RawInsert, list[tuple[Any, ...]]]]
+    last_seq: int
+
+
 class SqlProjector:
-    """Consumes a subscription into the read models until the subscription ends."""
+    """Consumes a subscription into the read models until the subscription ends.
+
+    `run()` pipelines: while one transaction commits (SQLite's work runs on the driver's
+    thread, PostgreSQL's on the server), the next batches are folded. Parameters are copied
+    out of the cached rows before the next fold mutates them. Rows the fold may still need
+    from the database (spot holdings not touched since start) cannot be in the transaction
+    in flight, so reading them on another connection is safe.
+    """
 
     def __init__(self, engine: AsyncEngine, progress: Progress, cache: ProjectionCache,
                  subscription: Subscription | None, *, max_commands: int = 20_000) -> None:
@@ -52,7 +71,7 @@ class SqlProjector:
         self._subscription = subscription
         self._max_commands = max_commands
         self._statements: dict[str, _RawInsert] = {}
-        self._stale = True  # the cache's instruments must be (re)loaded
+        self._folded_seq = progress.seq
         self.transactions = 0
         self.rows = 0
 
@@ -62,103 +81,133 @@ class SqlProjector:
             raise RuntimeError("this projector was made without a subscription")
         queue: asyncio.Queue[EventBatch | None] = asyncio.Queue()
         pump = asyncio.create_task(_pump(self._subscription, queue), name="projector-pump")
+        inflight: asyncio.Task[None] | None = None
         self._progress.local = True
         try:
-            while await self._drain(queue):
-                pass
+            more = True
+            while more:
+                batches, more = await self._take(queue)
+                prepared = await self._prepare(batches) if batches else None
+                if inflight is not None:
+                    await inflight
+                    inflight = None
+                if prepared is not None:
+                    inflight = asyncio.create_task(self._commit(prepared))
+            if inflight is not None:
+                await inflight
+                inflight = None
             await pump  # re-raises what ended the subscription, if anything did
         finally:
             self._progress.local = False
-            if not pump.done():
-                pump.cancel()
-                await asyncio.gather(pump, return_exceptions=True)
+            for task in (inflight, pump):
+                if task is not None and not task.done():
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
 
-    async def _drain(self, queue: asyncio.Queue[EventBatch | None]) -> bool:
+    async def _take(self, queue: asyncio.Queue[EventBatch | None]) -> tuple[list[EventBatch], bool]:
         first = await queue.get()
         if first is None:
-            return False
+            return [], False
         batches = [first]
         size = len(first.results)
-        more = True
         while size < self._max_commands and not queue.empty():
             batch = queue.get_nowait()
             if batch is None:
-                more = False
-                break
+                return batches, False
             batches.append(batch)
             size += len(batch.results)
-        await self.apply(batches)
-        return more
+        return batches, True
 
     async def apply(self, batches: Sequence[EventBatch]) -> Changes | None:
         """Project batches in one transaction; skip what is already projected."""
-        projected = self._progress.seq
-        last = max((b.last_seq for b in batches), default=0)
-        if last <= projected:
+        prepared = await self._prepare(batches)
+        if prepared is None:
             return None
-        results = [r for b in batches for r in b.results if r.seq > projected]
-        balances = [(b.last_seq, snap) for b in batches if b.last_seq > projected
+        await self._commit(prepared)
+        return prepared.changes
+
+    async def _prepare(self, batches: Sequence[EventBatch]) -> _Prepared | None:
+        folded = self._folded_seq
+        last = max((b.last_seq for b in batches), default=0)
+        if last <= folded:
+            return None
+        results = [r for b in batches for r in b.results if r.seq > folded]
+        balances = [(b.last_seq, snap) for b in batches if b.last_seq > folded
                     for snap in b.balances]
+        cache = self._cache
+        try:
+            if not cache.loaded:
+                await self._load_cache()
+            missing = needs(results, cache)
+            if missing:
+                await self._load_holdings(missing)
+            changes = fold(results, balances, cache, last)
+            writes: list[tuple[_RawInsert, Iterable[Row]]] = [
+                (self._statement(table, upsert=True), rows.values())
+                      for table, rows in ((t.assets, changes.assets),
+                                          (t.instruments, changes.instruments),
+                                          (t.orders, changes.orders),
+                                          (t.positions, changes.positions),
+                                          (t.candles, changes.candles),
+                                          (t.balances, changes.balances)) if rows]
+            if changes.fills:
+                writes.append((self._statement(t.fills, upsert=False), changes.fills))
+            prepared = _Prepared(changes, [(stmt, stmt.params(rows)) for stmt, rows in writes],
+                                 last)
+        except BaseException:
+            self._forget()
+            raise
+        self._folded_seq = last
+        return prepared
+
+    async def _commit(self, prepared: _Prepared) -> None:
         try:
             async with self._engine.begin() as conn:
-                if self._stale:
-                    rows = (await conn.execute(select(t.instruments))).mappings()
-                    self._cache.load_instruments(dict(row) for row in rows)
-                    self._stale = False
-                need = needs(results, self._cache)
-                if need:
-                    await self._load(conn, need)
-                changes = fold(results, balances, self._cache, last)
-                await self._write(conn, changes)
+                for stmt, params in prepared.writes:
+                    await conn.exec_driver_sql(stmt.sql, params)
+                await conn.execute(update(t.projection_state)
+                                   .where(t.projection_state.c.name == PROJECTION)
+                                   .values(seq=prepared.last_seq))
         except BaseException:
-            # The cache may hold rows of the transaction that did not commit.
-            self._cache.clear()
-            self._stale = True
+            self._forget()
             raise
-        self._cache.evict_done(changes.orders.values())
+        self._cache.evict_done(prepared.changes.orders.values())
         self.transactions += 1
-        self.rows += changes.row_count()
-        self._progress.advance(last)
-        return changes
+        self.rows += prepared.changes.row_count()
+        self._progress.advance(prepared.last_seq)
 
-    async def _load(self, conn: AsyncConnection, need: Needs) -> None:
-        order_rows: list[Any] = []
-        ids = sorted(need.order_ids)
-        for i in range(0, len(ids), _CHUNK):
-            stmt = select(t.orders).where(t.orders.c.order_id.in_(ids[i:i + _CHUNK]))
-            order_rows += (await conn.execute(stmt)).mappings().all()
-        holding_rows: list[Any] = []
-        keys = sorted(need.holdings)
+    def _forget(self) -> None:
+        # The cache may hold rows of a transaction that did not commit.
+        self._cache.clear()
+        self._folded_seq = self._progress.seq
+
+    async def _load_cache(self) -> None:
+        """Read what the fold needs at hand: instruments, live orders, the newest candles."""
+        c = t.candles.c
+        newest = (select(c.symbol, c.interval_s, func.max(c.start_ns).label("start_ns"))
+                  .group_by(c.symbol, c.interval_s).subquery())
+        candles = select(t.candles).join(newest, and_(
+            c.symbol == newest.c.symbol, c.interval_s == newest.c.interval_s,
+            c.start_ns == newest.c.start_ns))
+        live = select(t.orders).where(t.orders.c.status.in_(OPEN_STATUSES))
+        async with self._engine.connect() as conn:
+            self._cache.load((await conn.execute(select(t.instruments))).mappings(),
+                             (await conn.execute(live)).mappings(),
+                             (await conn.execute(candles)).mappings())
+
+    async def _load_holdings(self, missing: set[HoldingKey]) -> None:
+        keys = sorted(missing)
         pos = t.positions.c
-        for i in range(0, len(keys), _CHUNK):
-            stmt = select(t.positions).where(
-                tuple_(pos.account, pos.symbol).in_(keys[i:i + _CHUNK]))
-            holding_rows += (await conn.execute(stmt)).mappings().all()
-        candle_rows: list[Any] = []
-        ckeys = sorted(need.candles)
-        cc = t.candles.c
-        for i in range(0, len(ckeys), _CHUNK):
-            stmt = select(t.candles).where(
-                tuple_(cc.symbol, cc.interval_s, cc.start_ns).in_(ckeys[i:i + _CHUNK]))
-            candle_rows += (await conn.execute(stmt)).mappings().all()
-        self._cache.add_loaded(order_rows, holding_rows, candle_rows)
+        async with self._engine.connect() as conn:
+            for i in range(0, len(keys), _CHUNK):
+                stmt = select(t.positions).where(
+                    tuple_(pos.account, pos.symbol).in_(keys[i:i + _CHUNK]))
+                self._cache.add_holdings((await conn.execute(stmt)).mappings())
 
-    async def _write(self, conn: AsyncConnection, changes: Changes) -> None:
-        for table, rows in ((t.assets, changes.assets), (t.instruments, changes.instruments),
-                            (t.orders, changes.orders), (t.positions, changes.positions),
-                            (t.candles, changes.candles), (t.balances, changes.balances)):
-            if rows:
-                await self._statement(conn, table, upsert=True).execute(conn, rows.values())
-        if changes.fills:
-            await self._statement(conn, t.fills, upsert=False).execute(conn, changes.fills)
-        await conn.execute(update(t.projection_state)
-                           .where(t.projection_state.c.name == PROJECTION)
-                           .values(seq=changes.last_seq))
-
-    def _statement(self, conn: AsyncConnection, table: Table, *, upsert: bool) -> _RawInsert:
+    def _statement(self, table: Table, *, upsert: bool) -> _RawInsert:
         stmt = self._statements.get(table.name)
         if stmt is None:
-            dialect = conn.dialect
+            dialect = self._engine.dialect
             sql = upsert_statement(dialect.name, table) if upsert else table.insert()
             stmt = _RawInsert(sql, table, dialect)
             self._statements[table.name] = stmt
@@ -186,12 +235,13 @@ class _RawInsert:
         self._exact = [i for i, name in enumerate(names)
                        if isinstance(table.columns[name].type, ExactInt)]
 
-    async def execute(self, conn: AsyncConnection, rows: Iterable[Row]) -> None:
+    def params(self, rows: Iterable[Row]) -> list[tuple[Any, ...]]:
+        """The rows' values in the statement's parameter order (a copy)."""
         get = self._get
         params = [get(row) for row in rows]
         if self._sqlite and self._exact:
             params = [_sqlite_exact(p, self._exact) for p in params]
-        await conn.exec_driver_sql(self.sql, params)
+        return params
 
 
 def _sqlite_exact(values: tuple[Any, ...], exact: list[int]) -> tuple[Any, ...]:

@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-from tradehall.adapters.sql.types import ExactInt
+from tradehall.adapters.sql.column_types import ExactInt
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -32,6 +32,10 @@ NAMING = {
 }
 
 metadata = MetaData(naming_convention=NAMING)
+
+# On SQLite only INTEGER PRIMARY KEY is the rowid itself (no separate key index); BIGINT
+# elsewhere. Tables with a composite key are WITHOUT ROWID there: one B-tree, not two.
+ROWID = BigInteger().with_variant(Integer(), "sqlite")
 
 # -- Projection progress and reference data -----------------------------------------------------
 
@@ -63,7 +67,7 @@ instruments = Table(
 
 orders = Table(
     "orders", metadata,
-    Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("order_id", ROWID, primary_key=True, autoincrement=False),
     Column("id", String(36), nullable=False, unique=True),
     Column("account", String(64), nullable=False),
     Column("client_order_id", String(128), nullable=False),
@@ -108,6 +112,7 @@ fills = Table(
     Column("seq", BigInteger, nullable=False),
     Index(None, "account", "seq"),
     Index(None, "order_id"),
+    sqlite_with_rowid=False,
 )
 
 balances = Table(
@@ -117,6 +122,7 @@ balances = Table(
     Column("available", ExactInt, nullable=False),
     Column("held", ExactInt, nullable=False),
     Column("seq", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 positions = Table(
@@ -128,6 +134,7 @@ positions = Table(
     Column("realized_pnl", ExactInt, nullable=False),
     Column("margin", ExactInt, nullable=False),
     Column("seq", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 candles = Table(
@@ -141,6 +148,7 @@ candles = Table(
     Column("close", BigInteger, nullable=False),
     Column("volume", ExactInt, nullable=False),
     Column("trades", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # -- Identity -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from tradehall.adapters.sql.types import ExactInt
+from tradehall.adapters.sql.column_types import ExactInt
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("held", ExactInt(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("account", "asset", name=op.f("pk_balances")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "candles",
@@ -48,6 +49,7 @@ def upgrade() -> None:
         sa.Column("volume", ExactInt(), nullable=False),
         sa.Column("trades", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("symbol", "interval_s", "start_ns", name=op.f("pk_candles")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "fills",
@@ -66,6 +68,7 @@ def upgrade() -> None:
         sa.Column("ts_ns", sa.BigInteger(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("trade_id", "liquidity", name=op.f("pk_fills")),
+        sqlite_with_rowid=False,
     )
     op.create_index(op.f("ix_fills_account_seq"), "fills", ["account", "seq"])
     op.create_index(op.f("ix_fills_order_id"), "fills", ["order_id"])
@@ -82,7 +85,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "orders",
-        sa.Column("order_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column(
+            "order_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("account", sa.String(length=64), nullable=False),
         sa.Column("client_order_id", sa.String(length=128), nullable=False),
@@ -122,6 +130,7 @@ def upgrade() -> None:
         sa.Column("margin", ExactInt(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("account", "symbol", name=op.f("pk_positions")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "projection_state",

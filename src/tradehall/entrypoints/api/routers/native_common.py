@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
 from tradehall.kernel.errors import InvalidInput, NotFound
 from tradehall.service.ports import OrderRecord
@@ -116,3 +118,10 @@ async def keyset_page(fetch: Callable[[int], Awaitable[Sequence[_T]]], key: Call
             page = rows[:limit]
             return page, key(page[-1])
         n = min(n * 4, _MAX_FETCH)
+
+
+def summaries_from_docstrings(router: APIRouter) -> None:
+    """Use each route's one-line docstring as its OpenAPI summary (call before including)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.summary is None and route.endpoint.__doc__:
+            route.summary = route.endpoint.__doc__.strip().splitlines()[0].rstrip(".")

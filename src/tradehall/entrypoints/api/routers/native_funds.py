@@ -17,7 +17,7 @@ from fastapi import APIRouter, Header, Request, Response
 
 from tradehall.entrypoints.api.deps import AdminDep, PlatformDep, PrincipalDep
 from tradehall.entrypoints.api.errors import ApiError, error_responses
-from tradehall.entrypoints.api.routers.native_common import caught_up
+from tradehall.entrypoints.api.routers.native_common import caught_up, summaries_from_docstrings
 from tradehall.entrypoints.api.schemas import native as s
 from tradehall.kernel.errors import InvalidInput, NotFound
 from tradehall.kernel.ids import AccountId
@@ -90,7 +90,7 @@ async def list_balances(platform: PlatformDep, principal: PrincipalDep) -> s.Bal
 
 
 @router.post("/withdrawals", response_model=s.TransferPublic, status_code=201,
-             responses=error_responses(401, 403, 422))
+             responses=error_responses(401, 403, 409, 422, 503))
 async def create_withdrawal(body: s.WithdrawalCreate, request: Request, platform: PlatformDep,
                             principal: PrincipalDep,
                             idempotency_key: Annotated[str | None, _KEY_HEADER] = None,
@@ -134,7 +134,7 @@ async def _account_of(platform: PlatformDep, username: str) -> AccountId:
 
 
 @router.post("/admin/deposits", response_model=s.TransferPublic, status_code=201,
-             responses=error_responses(401, 403, 404, 422))
+             responses=error_responses(401, 403, 404, 422, 503))
 async def admin_deposit(body: s.AdminTransferCreate, platform: PlatformDep,
                         _: AdminDep) -> s.TransferPublic:
     """Credit a user's account from custody (admin role)."""
@@ -145,7 +145,7 @@ async def admin_deposit(body: s.AdminTransferCreate, platform: PlatformDep,
 
 
 @router.post("/admin/withdrawals", response_model=s.TransferPublic, status_code=201,
-             responses=error_responses(401, 403, 404, 422))
+             responses=error_responses(401, 403, 404, 422, 503))
 async def admin_withdrawal(body: s.AdminTransferCreate, platform: PlatformDep,
                            _: AdminDep) -> s.TransferPublic:
     """Debit a user's available balance to custody (admin role)."""
@@ -153,3 +153,6 @@ async def admin_withdrawal(body: s.AdminTransferCreate, platform: PlatformDep,
     ev = await platform.trading.withdraw(account, body.asset, body.amount)
     await caught_up(platform)
     return _transfer(platform, ev)
+
+
+summaries_from_docstrings(router)

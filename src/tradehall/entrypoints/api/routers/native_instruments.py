@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from tradehall.entrypoints.api.deps import PlatformDep
 from tradehall.entrypoints.api.errors import error_responses
 from tradehall.entrypoints.api.routers import native_render as render
+from tradehall.entrypoints.api.routers.native_common import summaries_from_docstrings
 from tradehall.entrypoints.api.schemas import native as s
 
 router = APIRouter(prefix="/v1", tags=["reference data"])
@@ -25,7 +26,7 @@ async def list_instruments(platform: PlatformDep) -> s.InstrumentsPublic:
 
 
 @router.get("/instruments/{symbol}", response_model=s.InstrumentPublic,
-            responses=error_responses(404))
+            responses=error_responses(404, 422))
 async def get_instrument(symbol: str, platform: PlatformDep) -> s.InstrumentPublic:
     """Get one instrument by symbol (`unknown_symbol` when it is not defined)."""
     return render.instrument(platform.refdata.instrument(symbol.upper()))
@@ -37,3 +38,6 @@ async def list_assets(platform: PlatformDep) -> s.AssetsPublic:
     scales = platform.refdata.asset_scales
     return s.AssetsPublic(data=[s.AssetPublic(code=code, scale=scales[code])
                                 for code in sorted(scales)])
+
+
+summaries_from_docstrings(router)

@@ -23,6 +23,7 @@ from tradehall.entrypoints.api.routers.native_common import (
     encode_cursor,
     keyset_page,
     owned_order,
+    summaries_from_docstrings,
 )
 from tradehall.entrypoints.api.schemas import native as s
 from tradehall.kernel.errors import Conflict
@@ -107,7 +108,8 @@ async def list_orders(
         next_cursor=None if next_key is None else encode_cursor(scope, next_key))
 
 
-@router.delete("/orders", response_model=s.CanceledPublic, responses=error_responses(401, 404))
+@router.delete("/orders", response_model=s.CanceledPublic,
+               responses=error_responses(401, 404, 422, 503))
 async def cancel_all_orders(platform: PlatformDep, principal: PrincipalDep,
                             symbol: _SymbolQuery = None) -> s.CanceledPublic:
     """Cancel every open order of the caller, or of one symbol."""
@@ -119,7 +121,7 @@ async def cancel_all_orders(platform: PlatformDep, principal: PrincipalDep,
 
 
 @router.get("/orders/{order_id}", response_model=s.OrderPublic,
-            responses=error_responses(401, 404))
+            responses=error_responses(401, 404, 422))
 async def get_order(order_id: str, platform: PlatformDep,
                     principal: PrincipalDep) -> s.OrderPublic:
     """Get one of the caller's orders by its UUID."""
@@ -142,7 +144,7 @@ async def _reread(platform: PlatformDep, record: OrderRecord, seq: int) -> s.Ord
 
 
 @router.delete("/orders/{order_id}", response_model=s.OrderPublic,
-               responses=error_responses(401, 404, 409))
+               responses=error_responses(401, 404, 409, 422, 503))
 async def cancel_order(order_id: str, platform: PlatformDep,
                        principal: PrincipalDep) -> s.OrderPublic:
     """Cancel one of the caller's open orders; answer with the order after it."""
@@ -152,7 +154,7 @@ async def cancel_order(order_id: str, platform: PlatformDep,
 
 
 @router.patch("/orders/{order_id}", response_model=s.OrderPublic,
-              responses=error_responses(401, 403, 404, 409, 422))
+              responses=error_responses(401, 403, 404, 409, 422, 503))
 async def amend_order(order_id: str, body: s.OrderUpdate, platform: PlatformDep,
                       principal: PrincipalDep) -> s.OrderPublic:
     """Amend a resting order's total quantity and/or price (a decrease keeps priority)."""
@@ -161,3 +163,6 @@ async def amend_order(order_id: str, body: s.OrderUpdate, platform: PlatformDep,
         principal.account, record.symbol, record.client_order_id, qty=body.qty,
         price=body.price)
     return await _reread(platform, record, result.seq)
+
+
+summaries_from_docstrings(router)

@@ -22,6 +22,7 @@ from tradehall.entrypoints.api.routers.native_common import (
     encode_cursor,
     keyset_page,
     owned_order,
+    summaries_from_docstrings,
 )
 from tradehall.entrypoints.api.routers.native_orders import placed
 from tradehall.entrypoints.api.schemas import native as s
@@ -42,7 +43,7 @@ async def list_positions(platform: PlatformDep, principal: PrincipalDep) -> s.Po
 
 
 @router.post("/positions/{symbol}/close", response_model=s.OrderPlaced, status_code=201,
-             responses=error_responses(401, 403, 404, 409, 422))
+             responses=error_responses(401, 403, 404, 409, 422, 503))
 async def close_position(symbol: str, platform: PlatformDep, principal: PrincipalDep,
                          body: Annotated[s.PositionClose | None, Body()] = None,
                          ) -> s.OrderPlaced:
@@ -91,3 +92,6 @@ async def list_fills(
     return s.FillsPublic(
         data=[render.fill_record(instrument(r.symbol), r) for r in page],
         next_cursor=None if next_key is None else encode_cursor(scope, next_key))
+
+
+summaries_from_docstrings(router)

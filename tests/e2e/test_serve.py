@@ -9,7 +9,6 @@ and find the same users, the order and the balances as they were.
 from __future__ import annotations
 
 import signal
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -22,21 +21,28 @@ from tests.kit.serve_process import ServeProcess, key_headers
 pytestmark = pytest.mark.slow
 
 
-def _trade_count(data_dir: Path) -> int:
-    # The read models are the demo market's write-through copy: count the fills there.
-    uri = f"file:{data_dir / 'readmodels.sqlite3'}?mode=ro"
-    with sqlite3.connect(uri, uri=True, timeout=10) as conn:
-        (count,) = conn.execute("SELECT count(*) FROM fills").fetchone()
-    return int(count)
+SYMBOLS = ("BTC-USD", "ETH-USD", "EUR-USD", "AAPL")
 
 
-def _wait_for_trades(data_dir: Path, more_than: int, timeout: float = 20) -> int:
+def _trades(server: ServeProcess) -> set[tuple[str, int]]:
+    """(symbol, trade id) of the recent trades of every demo instrument (public REST)."""
+    seen = set()
+    for symbol in SYMBOLS:
+        response = httpx.get(f"{server.base_url}/v1/markets/{symbol}/trades?limit=100",
+                             timeout=10)
+        assert response.status_code == 200, response.text
+        seen |= {(symbol, int(t["id"])) for t in response.json()["trades"]}
+    return seen
+
+
+def _wait_for_new_trades(server: ServeProcess, known: set[tuple[str, int]],
+                         timeout: float = 20) -> set[tuple[str, int]]:
     deadline = time.monotonic() + timeout
-    count = _trade_count(data_dir)
-    while count <= more_than and time.monotonic() < deadline:
+    seen = _trades(server)
+    while not seen - known and time.monotonic() < deadline:
         time.sleep(0.25)
-        count = _trade_count(data_dir)
-    return count
+        seen = _trades(server)
+    return seen
 
 
 def _get(server: ServeProcess, path: str, entry: dict[str, Any]) -> Any:
@@ -57,12 +63,15 @@ def test_serve_when_demo_is_on_runs_a_live_market_that_survives_a_restart(
         alice = users[0]
 
         # Act: the market moves by itself
-        first = _wait_for_trades(data_dir, 0)
-        later = _wait_for_trades(data_dir, first)
+        first = _wait_for_new_trades(server, set())
+        later = _wait_for_new_trades(server, first)
 
         # Assert
-        assert first > 0
-        assert later > first
+        assert first
+        assert later - first
+        book = httpx.get(f"{server.base_url}/v1/markets/BTC-USD/book", timeout=10).json()
+        assert len(book["bids"]) >= 3
+        assert len(book["asks"]) >= 3
         login = httpx.post(server.base_url + "/v1/auth/login", timeout=10,
                            json={"username": "bob", "password": users[1]["password"]})
         assert login.status_code == 200, login.text
@@ -95,7 +104,7 @@ def test_serve_when_demo_is_on_runs_a_live_market_that_survives_a_restart(
         assert fetched["status"] == "new"
         assert fetched["limit_price"] == order["limit_price"]
         assert _get(again, "/v1/balances", alice) == balances
-        assert _wait_for_trades(data_dir, _trade_count(data_dir)) > 0
+        assert _wait_for_new_trades(again, set())
         assert again.stop(signal.SIGTERM) == 0, again.output()
 
 

@@ -49,7 +49,7 @@ class _Prepared:
     """One transaction's worth of folded changes, with its parameters already materialized."""
 
     changes: Changes
-    writes: list[tuple[_RawInsert, list[tuple[Any, ...]]]]
+    writes: list[tuple[_RawInsert, Any]]  # statement, executemany rows or column arrays
     last_seq: int
 
 
@@ -207,41 +207,65 @@ class SqlProjector:
     def _statement(self, table: Table, *, upsert: bool) -> _RawInsert:
         stmt = self._statements.get(table.name)
         if stmt is None:
-            dialect = self._engine.dialect
-            sql = upsert_statement(dialect.name, table) if upsert else table.insert()
-            stmt = _RawInsert(sql, table, dialect)
+            stmt = _RawInsert(table, self._engine.dialect, upsert=upsert)
             self._statements[table.name] = stmt
         return stmt
 
 
 class _RawInsert:
-    """An INSERT compiled once for a dialect and run as the driver's own executemany.
+    """An INSERT compiled once for a dialect and run as one driver call per transaction.
 
     The rows are already plain values, so SQLAlchemy's per-row parameter processing (most of
-    the projector's time when it ran through `Connection.execute`) is skipped; only the exact
-    integers that pass 64 bits need SQLite's text form (`types.ExactInt`), checked here.
+    the projector's time when it ran through `Connection.execute`) is skipped. On SQLite it is
+    the driver's executemany (one prepared statement, a step per row, off the event loop's
+    thread); only exact integers past 64 bits need their text form (`ExactInt`). On PostgreSQL
+    the rows travel as one array per column and a single `INSERT ... SELECT FROM unnest(...)`
+    writes them all: one statement instead of one execution per row.
     """
 
-    __slots__ = ("_exact", "_get", "_sqlite", "sql")
+    __slots__ = ("_columnar", "_exact", "_get", "sql")
 
-    def __init__(self, stmt: Insert, table: Table, dialect: Dialect) -> None:
-        compiled = stmt.compile(dialect=dialect)
-        names = list(compiled.positiontup or ())
-        if sorted(names) != sorted(c.name for c in table.columns):
-            raise RuntimeError(f"unexpected parameters {names} for {table.name}")
-        self.sql = compiled.string
+    def __init__(self, table: Table, dialect: Dialect, *, upsert: bool) -> None:
+        names = [c.name for c in table.columns]
         self._get = itemgetter(*names)
-        self._sqlite = dialect.name == "sqlite"
-        self._exact = [i for i, name in enumerate(names)
-                       if isinstance(table.columns[name].type, ExactInt)]
+        self._columnar = dialect.name == "postgresql"
+        self._exact: list[int] = []
+        if self._columnar:
+            self.sql = _unnest_insert(table, dialect, upsert)
+            return
+        stmt = upsert_statement(dialect.name, table) if upsert else table.insert()
+        compiled = stmt.compile(dialect=dialect)
+        if list(compiled.positiontup or ()) != names:
+            raise RuntimeError(f"unexpected parameters {compiled.positiontup} for {table.name}")
+        self.sql = compiled.string
+        self._exact = [i for i, c in enumerate(table.columns) if isinstance(c.type, ExactInt)]
 
-    def params(self, rows: Iterable[Row]) -> list[tuple[Any, ...]]:
+    def params(self, rows: Iterable[Row]) -> Any:
         """The rows' values in the statement's parameter order (a copy)."""
         get = self._get
-        params = [get(row) for row in rows]
-        if self._sqlite and self._exact:
-            params = [_sqlite_exact(p, self._exact) for p in params]
-        return params
+        values = [get(row) for row in rows]
+        if self._columnar:
+            return tuple(zip(*values, strict=True))
+        if self._exact:
+            exact = self._exact
+            values = [_sqlite_exact(v, exact) for v in values]
+        return values
+
+
+def _unnest_insert(table: Table, dialect: Dialect, upsert: bool) -> str:
+    quote = dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c.name) for c in table.columns)
+    arrays = ", ".join(f"${i}::{c.type.compile(dialect=dialect)}[]"
+                       for i, c in enumerate(table.columns, start=1))
+    # Identifiers come from tables.py and every value is bound: nothing here is input.
+    sql = f"INSERT INTO {quote(table.name)} ({columns}) SELECT * FROM unnest({arrays})"  # noqa: S608
+    if upsert:
+        keys = [c.name for c in table.primary_key.columns]
+        changing = MUTABLE.get(table.name) or [c.name for c in table.columns
+                                               if c.name not in keys]
+        sets = ", ".join(f"{quote(n)} = EXCLUDED.{quote(n)}" for n in changing)
+        sql += f" ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {sets}"
+    return sql
 
 
 def _sqlite_exact(values: tuple[Any, ...], exact: list[int]) -> tuple[Any, ...]:

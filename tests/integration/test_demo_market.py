@@ -1,9 +1,9 @@
 """The demo market on a real platform (engine thread, journal, SQL read models, bus).
 
 Runs the demo component fast (requotes every 50 ms) and checks what a newcomer would see:
-two-sided books with several levels on every demo instrument, trades, and a set-up that is
-done once: a second start keeps the users, keys and balances, and a lost credentials file is
-replaced by new API keys for the same users.
+two-sided books with several levels on every demo instrument, trades, quotes that leave with
+the makers, and a set-up that is done once: a second start keeps the users, keys and
+balances, and a lost credentials file is replaced by new API keys for the same users.
 """
 
 from __future__ import annotations
@@ -39,11 +39,15 @@ async def test_demo_when_running_keeps_two_sided_books_and_trades(tmp_path: Path
                  for inst in catalog.INSTRUMENTS}
         trades = tracker.trades
         await demo.stop()
+        await srv.platform.read_model.wait_for(srv.platform.engine.last_seq)
+        left = [await srv.platform.read_model.list_orders(inst.maker_account, status="open")
+                for inst in catalog.INSTRUMENTS]
 
         # Assert
         assert all(s == {Side.BUY, Side.SELL} for s in sides.values()), sides
         assert all(n >= 2 * FAST.levels - 2 for n in depth.values()), depth
         assert trades > 0
+        assert left == [[] for _ in catalog.INSTRUMENTS]  # the quotes leave with the makers
         assert set(tracker.last_price) == {inst.symbol for inst in catalog.INSTRUMENTS}
 
 

@@ -5,14 +5,16 @@ its mid one random-walk step and brings its ladder (several levels each side) to
 a level that still rests is amended, one that was filled away is placed again. It sends the
 commands of one requote together through the `EnginePort` (one group commit) in an order that
 never crosses its own quotes. The taker task sends a small market order now and then, so
-trades, tickers and candles move. A shared token bucket bounds the commands per second, so a
-laptop stays idle-ish. Randomness comes only from `random.Random` seeded by the caller.
-Never talks HTTP; never touches the engine but through its port.
+trades, tickers and candles move. On stop the makers' quotes are canceled. A shared token
+bucket bounds the commands per second, so a laptop stays idle-ish. Randomness comes only from
+`random.Random` seeded by the caller. Never talks HTTP; never touches the engine but through
+its port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Mapping
@@ -210,13 +212,19 @@ class DemoMarket:
             task.add_done_callback(_log_failure)
 
     async def stop(self) -> None:
-        """Cancel every task and wait for them to end."""
+        """Cancel every task, then the makers' quotes (a platform restarted without the demo
+        must not show quotes nobody maintains)."""
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if tasks:
-            self._subscription.close()
+        if not tasks:
+            return
+        self._subscription.close()
+        cancels = [c.CancelAll(account=maker.account, symbol=maker.inst.symbol)
+                   for maker in self.makers]
+        with contextlib.suppress(TemporaryError):
+            await self._engine.execute_many(cancels)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

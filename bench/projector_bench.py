@@ -27,7 +27,7 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 
 from measure import frozen_heap, peak_rss_mib, percentile, print_preamble, print_table
-from streams import SHAPES, Timed, add_stream_arguments, build_stream
+from streams import SHAPES, Stream, Timed, add_stream_arguments, build_stream, fresh_engine
 from tradehall.adapters.inproc.bus import InprocEventBus
 from tradehall.adapters.sql import SqlDatabase
 from tradehall.engine import queries
@@ -70,6 +70,16 @@ class Batcher:
                           books=[], balances=balances)
 
 
+def engine_only(stream: Stream) -> float:
+    """Commands/s of a bare engine on the measured commands: how loaded the machine is."""
+    engine = fresh_engine(stream)
+    apply = engine.apply
+    start = time.perf_counter()
+    for cmd, ts in stream.measured:
+        apply(cmd, ts)
+    return len(stream.measured) / (time.perf_counter() - start)
+
+
 def group(batches: Sequence[EventBatch], merge: int) -> list[list[EventBatch]]:
     """Group consecutive batches into transactions of at most `merge` commands."""
     out: list[list[EventBatch]] = []
@@ -95,7 +105,7 @@ async def run_case(url: str, backend: str, preload: Sequence[EventBatch],
         projector = db.projector(None, max_commands=merge)
         for txn in group(preload, 20_000):
             await projector.apply(txn)
-        rows_before, txns_before = projector.rows, projector.transactions
+        before = projector
         durations: list[int] = []
         commands = sum(len(b.results) for b in measured)
         clock = time.perf_counter_ns
@@ -107,22 +117,25 @@ async def run_case(url: str, backend: str, preload: Sequence[EventBatch],
                 bus.publish(batch)
             bus.close()
             await projector.run()
-            rows_before = txns_before = 0
         else:
             for txn in group(measured, merge):
                 t0 = clock()
                 await projector.apply(txn)
                 durations.append(clock() - t0)
         seconds = (clock() - start) / 1e9
-        rows = projector.rows - rows_before
-        txns = projector.transactions - txns_before
+        same = projector is before
+        rows = projector.rows - (before.rows if same else 0)
+        txns = projector.transactions - (before.transactions if same else 0)
+        fold_s = (projector.prepare_ns - (before.prepare_ns if same else 0)) / 1e9
+        commit_s = (projector.commit_ns - (before.commit_ns if same else 0)) / 1e9
     finally:
         await db.close()
     lat = sorted(durations)
     p50 = f"{percentile(lat, 0.50) / 1e6:.1f}" if lat else "-"
     p99 = f"{percentile(lat, 0.99) / 1e6:.1f}" if lat else "-"
     return [backend, mode, f"{merge:,}", f"{commands:,}", f"{txns:,}", f"{seconds:.2f}",
-            f"{commands / seconds:,.0f}", f"{rows / seconds:,.0f}", p50, p99]
+            f"{fold_s:.2f}", f"{commit_s:.2f}", f"{commands / seconds:,.0f}",
+            f"{rows / seconds:,.0f}", p50, p99]
 
 
 async def run(args: argparse.Namespace, preload: list[EventBatch],
@@ -199,10 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"stream {stream.describe()}; {len(measured):,} measured batches of {args.batch}, "
           f"{fills:,} trades (generated in {time.perf_counter() - start:.1f} s)", flush=True)
     with frozen_heap():
+        engine_rate = engine_only(stream)
         rows = asyncio.run(run(args, preload, measured))
     print()
-    print_table(["backend", "mode", "merge", "commands", "txns", "seconds", "commands/s",
-                 "rows/s", "p50 txn ms", "p99 txn ms"], rows, left=2)
+    print_table(["backend", "mode", "merge", "commands", "txns", "seconds", "fold s",
+                 "commit s", "commands/s", "rows/s", "p50 txn ms", "p99 txn ms"], rows, left=2)
+    print(f"engine alone on the same commands: {engine_rate:,.0f} commands/s (machine calibration)")
     print(f"peak RSS: {peak_rss_mib():.0f} MiB (includes the generated stream and batches)")
     return 0
 

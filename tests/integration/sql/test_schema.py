@@ -11,6 +11,8 @@ from sqlalchemy import Connection, insert, select
 
 from tradehall.adapters.sql import SqlDatabase
 from tradehall.adapters.sql import tables as t
+from tradehall.kernel.ids import AccountId, AssetCode
+from tradehall.service.messages import BalanceSnapshot, EventBatch
 
 
 def _diff(connection: Connection) -> list[Any]:
@@ -58,3 +60,21 @@ async def test_exact_int_when_value_passes_64_bits_round_trips(database: SqlData
     # Assert
     assert [(r.available, r.held) for r in rows] == [(v, -v) for v in values]
     assert all(type(r.available) is int for r in rows)
+
+
+async def test_projector_when_balance_passes_64_bits_stores_it_exactly(
+        database: SqlDatabase) -> None:
+    # Arrange: the projector's own write path (driver executemany / unnest arrays)
+    huge = 2**70 + 11
+    batch = EventBatch(first_seq=1, last_seq=1, results=[], books=[], balances=[
+        BalanceSnapshot(AccountId("whale"), AssetCode("USD"), huge, 2**64),
+        BalanceSnapshot(AccountId("minnow"), AssetCode("USD"), 5, 0)])
+
+    # Act
+    await database.projector(None).apply([batch])
+
+    # Assert
+    got = {(b.account, b.available, b.held) for b in
+           await database.read_model.balances(AccountId("whale"))
+           + await database.read_model.balances(AccountId("minnow"))}
+    assert got == {("whale", huge, 2**64), ("minnow", 5, 0)}

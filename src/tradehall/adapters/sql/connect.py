@@ -36,17 +36,26 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """Create the async engine of a read-model database."""
+def create_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
+    """Create the engines of a read-model database: (readers, writer).
+
+    On SQLite the writer is an engine of its own with one connection: SQLite takes one writer
+    at a time anyway, and one connection keeps its page cache warm across transactions. On
+    PostgreSQL both share one pool.
+    """
     full = async_url(url)
     backend = make_url(full).get_backend_name()
     if backend == "sqlite":
-        engine = create_async_engine(full, pool_size=8, max_overflow=8)
-        _tune_sqlite(engine)
-        return engine
+        readers = create_async_engine(full, pool_size=8, max_overflow=8, pool_use_lifo=True)
+        writer = create_async_engine(full, pool_size=1, max_overflow=0)
+        for engine in (readers, writer):
+            _tune_sqlite(engine)
+        return readers, writer.execution_options(**{WRITE_OPTION: True})
     if backend != "postgresql":
         raise ValueError(f"unsupported read-model database {backend!r} (sqlite or postgresql)")
-    return create_async_engine(full, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    engine = create_async_engine(full, pool_size=8, max_overflow=8, pool_pre_ping=True,
+                                 pool_use_lifo=True)
+    return engine, engine
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
@@ -79,7 +88,7 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
 
 
-async def migrate(engine: AsyncEngine) -> None:
+async def migrate(writer: AsyncEngine) -> None:
     """Run every migration up to head, in one transaction."""
-    async with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+    async with writer.begin() as conn:
         await conn.run_sync(_upgrade)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradehall.adapters.sql import tables as t
-from tradehall.adapters.sql.connect import WRITE_OPTION, create_engine, migrate
+from tradehall.adapters.sql.connect import create_engines, migrate
 from tradehall.adapters.sql.identity import SqlIdentityStore
 from tradehall.adapters.sql.progress import Progress
 from tradehall.adapters.sql.projection import ProjectionCache
@@ -24,32 +24,32 @@ from tradehall.service.ports import Subscription
 class SqlDatabase:
     """The read models and the identity store of one SQL database."""
 
-    def __init__(self, engine: AsyncEngine, projected_seq: int) -> None:
+    def __init__(self, engine: AsyncEngine, writer: AsyncEngine, projected_seq: int) -> None:
         self.engine = engine
-        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._writer = writer
         self._progress = Progress(projected_seq)
         self._projected_at_open = projected_seq
         self._cache = ProjectionCache()
         self.read_model = SqlReadModel(engine, self._progress)
-        self.identity = SqlIdentityStore(self._writer)
+        self.identity = SqlIdentityStore(engine, writer)
 
     @classmethod
     async def open(cls, url: str) -> SqlDatabase:
         """Create the engine, migrate to head, and read how far the projections got."""
-        engine = create_engine(url)
+        engine, writer = create_engines(url)
         try:
-            await migrate(engine)
+            await migrate(writer)
             state = t.projection_state
-            async with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+            async with writer.begin() as conn:
                 seq = (await conn.execute(select(state.c.seq).where(state.c.name == PROJECTION))
                        ).scalar_one_or_none()
                 if seq is None:
                     await conn.execute(state.insert().values(name=PROJECTION, seq=0))
                     seq = 0
         except BaseException:
-            await engine.dispose()
+            await _dispose(engine, writer)
             raise
-        return cls(engine, int(seq))
+        return cls(engine, writer, int(seq))
 
     @property
     def projected_seq(self) -> int:
@@ -63,9 +63,15 @@ class SqlDatabase:
     def projector(self, subscription: Subscription | None, *,
                   max_commands: int = 20_000) -> SqlProjector:
         """Return the projector of this database (one at a time) for a subscription."""
-        return SqlProjector(self._writer, self._progress, self._cache, subscription,
+        return SqlProjector(self.engine, self._writer, self._progress, self._cache, subscription,
                             max_commands=max_commands)
 
     async def close(self) -> None:
         """Close every pooled connection."""
-        await self.engine.dispose()
+        await _dispose(self.engine, self._writer)
+
+
+async def _dispose(engine: AsyncEngine, writer: AsyncEngine) -> None:
+    await engine.dispose()
+    if writer.sync_engine.pool is not engine.sync_engine.pool:
+        await writer.dispose()

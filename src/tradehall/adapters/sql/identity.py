@@ -22,8 +22,9 @@ from tradehall.service.ports import ApiKeyRecord, UserRecord
 class SqlIdentityStore:
     """Users and their API keys."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writer: AsyncEngine | None = None) -> None:
         self._engine = engine
+        self._writer = engine if writer is None else writer
 
     async def add_user(self, user: UserRecord) -> None:
         """Store a new user; raise Conflict (`username_taken`, `user_exists`) on a duplicate."""
@@ -31,7 +32,7 @@ class SqlIdentityStore:
                "password_hash": user.password_hash, "account": user.account,
                "roles": list(user.roles), "created_ns": user.created_ns}
         try:
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 await conn.execute(insert(t.users), row)
         except IntegrityError as exc:
             if await self.get_user_by_username(user.username) is not None:
@@ -56,7 +57,7 @@ class SqlIdentityStore:
         row = {"key_id": key.key_id, "secret_hash": key.secret_hash, "user_id": key.user_id,
                "label": key.label, "created_ns": key.created_ns, "revoked": key.revoked}
         try:
-            async with self._engine.begin() as conn:
+            async with self._writer.begin() as conn:
                 await conn.execute(insert(t.api_keys), row)
         except IntegrityError as exc:
             if await self.get_user(key.user_id) is None:
@@ -80,7 +81,7 @@ class SqlIdentityStore:
 
     async def revoke_api_key(self, key_id: str) -> bool:
         """Mark a key revoked; False when no such key exists."""
-        async with self._engine.begin() as conn:
+        async with self._writer.begin() as conn:
             result = await conn.execute(update(t.api_keys).where(t.api_keys.c.key_id == key_id)
                                         .values(revoked=True))
         return bool(result.rowcount)

@@ -30,15 +30,6 @@ class _In(BaseModel):
 # -- Requests -----------------------------------------------------------------------------------
 
 
-class AlpacaTakeProfit(_In):
-    limit_price: NumberIn
-
-
-class AlpacaStopLoss(_In):
-    stop_price: NumberIn
-    limit_price: NumberIn | None = None
-
-
 class AlpacaOrderCreate(_In):
     """`POST /v2/orders`. `post_only` is a tradehall extension; advanced classes are refused."""
 
@@ -55,8 +46,9 @@ class AlpacaOrderCreate(_In):
     extended_hours: StrictBool = False
     client_order_id: Annotated[StrictStr, Field(max_length=128)] | None = None
     order_class: StrictStr | None = None
-    take_profit: AlpacaTakeProfit | None = None
-    stop_loss: AlpacaStopLoss | None = None
+    # Bracket parts are refused with a clear error rather than as unknown fields.
+    take_profit: dict[str, object] | None = None
+    stop_loss: dict[str, object] | None = None
     legs: list[dict[str, object]] | None = None
     position_intent: StrictStr | None = None
     post_only: StrictBool = False

@@ -91,6 +91,8 @@ def post(client: httpx.Client, user: TestUser, **changes: Any) -> httpx.Response
     ({"type": "market"}, "price_not_allowed", "limit_price"),
     ({"notional": "100"}, "unsupported", "notional"),
     ({"order_class": "bracket"}, "unsupported", "order_class"),
+    ({"take_profit": {"limit_price": "1"}}, "unsupported", "take_profit"),
+    ({"trail_percent": "1"}, "unsupported", "trail_percent"),
     ({"position_intent": "hold"}, "invalid_value", "position_intent"),
     ({"leverage": "10"}, "unknown_field", "leverage"),
     ({"client_order_id": "x" * 65}, "invalid_client_order_id", "client_order_id"),
@@ -288,6 +290,30 @@ def test_order_endpoints_when_body_is_random_never_answer_500(
         assert response.status_code < 500, response.text
         if response.status_code >= 400:
             assert set(response.json()) == {"code", "message", "field"}
+
+
+_params = st.dictionaries(st.sampled_from(
+    ["status", "limit", "after", "until", "direction", "side", "symbols", "nested", "qty",
+     "percentage", "cancel_orders", "asset_class", "client_order_id"]),
+    st.text(max_size=12) | st.sampled_from(["open", "1", "-1", "0", "100", "true", "BTC/USD",
+                                            "2026-01-01T00:00:00Z", "asc", "buy", "NaN"]),
+    max_size=5)
+_paths = st.sampled_from([("GET", "/v2/orders"), ("GET", "/v2/orders:by_client_order_id"),
+                          ("GET", "/v2/assets"), ("GET", "/v2/positions/BTC/USD"),
+                          ("DELETE", "/v2/positions/AAPL"), ("GET", "/v2/account"),
+                          ("DELETE", "/v2/positions")])
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=_paths, params=_params)
+def test_routes_when_query_is_random_never_answer_500(
+        server: ThreadedServer, route: tuple[str, str], params: dict[str, str]) -> None:
+    user = _fuzz_user(server)
+    with httpx.Client(base_url=server.base_url, headers=user.headers) as http:
+        response = http.request(route[0], route[1], params=params)
+
+    assert response.status_code < 500, response.text
 
 
 _users: dict[int, TestUser] = {}

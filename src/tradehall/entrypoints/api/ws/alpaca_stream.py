@@ -41,15 +41,16 @@ AUTH_TIMEOUT_S = 10.0
 MAX_MESSAGE_BYTES = 4096
 STREAM = "trade_updates"
 _CLOSE_SLOW = 1013
+_CLOSE_GOING_AWAY = 1001
 _CLOSE_POLICY = 1008
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 
 class _Client:
-    """One connection's outbound queue; `None` in it means: close now."""
+    """One connection's outbound queue; an int in it means: close now with that code."""
 
-    def __init__(self, account: AccountId, queue: asyncio.Queue[bytes | None]) -> None:
+    def __init__(self, account: AccountId, queue: asyncio.Queue[bytes | int]) -> None:
         self.account = account
         self.queue = queue
         self.dropped = False
@@ -62,11 +63,11 @@ class _Client:
         except asyncio.QueueFull:
             self.close()
 
-    def close(self) -> None:
+    def close(self, code: int = _CLOSE_SLOW) -> None:
         self.dropped = True
         while not self.queue.empty():
             self.queue.get_nowait()
-        self.queue.put_nowait(None)
+        self.queue.put_nowait(code)
 
 
 class AlpacaTradeUpdates:
@@ -98,7 +99,7 @@ class AlpacaTradeUpdates:
     async def stop(self) -> None:
         for clients in self._clients.values():
             for client in clients:
-                client.close()
+                client.close(_CLOSE_GOING_AWAY)
         if self._sub is not None:
             self._sub.close()
         if self._task is not None:
@@ -119,7 +120,7 @@ class AlpacaTradeUpdates:
 
     # -- Clients ----------------------------------------------------------------------------
 
-    def add(self, account: AccountId, queue: asyncio.Queue[bytes | None]) -> _Client:
+    def add(self, account: AccountId, queue: asyncio.Queue[bytes | int]) -> _Client:
         client = _Client(account, queue)
         self._clients.setdefault(account, set()).add(client)
         return client
@@ -324,7 +325,7 @@ async def trade_updates(ws: WebSocket) -> None:
 
 
 async def _serve(ws: WebSocket, hub: AlpacaTradeUpdates, principal: Principal) -> None:
-    outbound: asyncio.Queue[bytes | None] = asyncio.Queue(hub.queue_frames)
+    outbound: asyncio.Queue[bytes | int] = asyncio.Queue(hub.queue_frames)
     listening: list[_Client] = []
     sender = asyncio.create_task(_send_loop(ws, outbound))
     receiver = asyncio.create_task(_receive_loop(ws, hub, principal, outbound, listening))
@@ -340,7 +341,7 @@ async def _serve(ws: WebSocket, hub: AlpacaTradeUpdates, principal: Principal) -
 
 
 async def _receive_loop(ws: WebSocket, hub: AlpacaTradeUpdates, principal: Principal,
-                        outbound: asyncio.Queue[bytes | None],
+                        outbound: asyncio.Queue[bytes | int],
                         listening: list[_Client]) -> None:
     while True:
         streams = _listen_streams(await _receive(ws))
@@ -365,10 +366,10 @@ def _listen_streams(message: dict[str, Any] | None) -> list[str] | None:
     return [x for x in streams if isinstance(x, str)]
 
 
-async def _send_loop(ws: WebSocket, outbound: asyncio.Queue[bytes | None]) -> None:
+async def _send_loop(ws: WebSocket, outbound: asyncio.Queue[bytes | int]) -> None:
     while True:
         frame = await outbound.get()
-        if frame is None:
-            await ws.close(_CLOSE_SLOW)
+        if isinstance(frame, int):
+            await ws.close(frame)
             return
         await ws.send_bytes(frame)

@@ -4,7 +4,8 @@
 filters, gets them by id and client order id, replaces (amends in place) and cancels them,
 reads the account, lists, gets and closes positions; `TradingStream(url_override=...)`
 receives `new`, `fill`, `partial_fill`, `replaced` and `canceled` updates. A second account
-never sees or cancels the first's orders.
+never sees or cancels the first's orders, and a bearer token from the login works as
+alpaca-py's `oauth_token`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.e2e.alpaca_kit import APIError, StreamListener, make_user
+from tests.e2e.alpaca_kit import Alpaca, APIError, StreamListener, make_user
 from tests.kit.server import ThreadedServer, platform_in_thread
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
+    from alpaca.trading.client import TradingClient
     from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
     from alpaca.trading.models import Order
     from alpaca.trading.requests import (
@@ -278,3 +281,19 @@ def test_margin_position_when_short_is_negative_and_closes(server: ThreadedServe
     assert (closed.side, closed.filled_qty, closed.status) == (OrderSide.BUY, "1000",
                                                                OrderStatus.FILLED)
     assert trader.get_all_positions() == []
+
+
+def test_client_when_oauth_token_from_login_is_used_trades(server: ThreadedServer) -> None:
+    # Arrange
+    user, _ = make_user(server)
+    login = httpx.post(f"{server.base_url}/v1/auth/login",
+                       json={"username": user.user.username, "password": user.password})
+    token = login.json()["access_token"]
+    client = Alpaca(TradingClient(oauth_token=token, url_override=server.base_url))
+
+    # Act
+    order = client.submit_order(limit("AAPL", OrderSide.BUY, 1, 10))
+
+    # Assert
+    assert client.get_account().account_number == user.user.account
+    assert client.get_order_by_id(order.id).status is OrderStatus.NEW

@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from tests.integration.sql.feed import BatchFeed, Timed, setup_commands
 from tests.integration.sql.tables_dump import dump
-from tests.kit.factories import ALICE, BOB, CAROL, PERP, SPOT, T0, amend, buy, cancel, sell
+from tests.kit.factories import (
+    ALICE,
+    BOB,
+    CAROL,
+    PERP,
+    SPOT,
+    T0,
+    amend,
+    buy,
+    cancel,
+    sell,
+    set_status,
+)
 from tradehall.adapters.sql import SqlDatabase
 from tradehall.adapters.sql.projection import CANDLE_INTERVALS, bucket_start
 from tradehall.adapters.sql.tables import metadata
@@ -13,6 +25,7 @@ from tradehall.engine import queries
 from tradehall.kernel.ids import ClientOrderId, Symbol, order_uuid
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
+from tradehall.trading.model import InstrumentStatus
 
 ACCOUNTS = (ALICE, BOB, CAROL)
 
@@ -140,3 +153,18 @@ async def test_projector_when_batches_merged_differently_rows_are_equal(
 
     # Assert
     assert by_merge == by_one
+
+
+async def test_reference_data_when_projected_equals_engine_views(database: SqlDatabase) -> None:
+    # Arrange
+    feed = BatchFeed()
+    commands = [*scripted(), (T0 + 10**12, set_status(SPOT, InstrumentStatus.HALTED))]
+
+    # Act
+    await database.projector(None).apply(feed.batches(commands, 5))
+    scales, views = await database.read_model.reference_data()
+
+    # Assert
+    assert scales == queries.assets(feed.engine)
+    assert views == queries.instruments(feed.engine)
+    assert {v.spec.symbol: v.status for v in views}[Symbol(SPOT)] is InstrumentStatus.HALTED

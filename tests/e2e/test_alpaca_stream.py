@@ -2,14 +2,16 @@
 
 Authentication (key pair or bearer token; anything else is refused and closed), the
 `listening` acknowledgement, binary JSON frames, isolation between accounts, an order placed
-before the client listened, and a slow client: its bounded queue overflows, it is dropped
-(closed with 1013) while a normal client of the same account gets every event.
+before the client listened, a refused order (`rejected`, parsed by alpaca-py), and a slow
+client: its bounded queue overflows, it is dropped (closed with 1013) while a normal client
+of the same account gets every event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,13 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.kit.server import RunningServer, TestUser, running_platform
 from tradehall.entrypoints.api.ws.alpaca_stream import trade_updates_of
+from tradehall.kernel.errors import Rejected
 from tradehall.kernel.ids import order_uuid
 from tradehall.service.trading import PlaceOrder
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from alpaca.trading.models import TradeUpdate
 
 
 @pytest.fixture
@@ -169,3 +176,22 @@ async def test_stream_when_dropped_closes_the_socket_with_1013(server: RunningSe
     assert closed.value.rcvd.code == 1013
     await asyncio.sleep(0.05)
     assert hub.listeners(alice.user.account) == 0
+
+
+async def test_stream_when_order_is_refused_sends_rejected_that_alpaca_py_parses(
+        server: RunningServer) -> None:
+    poor = await server.create_user("poor", deposits={"USD": "1"})
+    ws = await listen(server, keys(poor))
+    try:
+        with pytest.raises(Rejected):
+            await place(server, poor)
+
+        update = await recv(ws)
+    finally:
+        await ws.close()
+
+    assert (update["data"]["event"], update["data"]["reason"]) == ("rejected",
+                                                                  "insufficient_funds")
+    parsed = TradeUpdate(**update["data"])
+    assert parsed.order.status.value == "rejected"
+    assert parsed.order.symbol == "BTC/USD"

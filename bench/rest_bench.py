@@ -265,6 +265,51 @@ async def open_loop(port: int, keys: Sequence[Sequence[str]], rate: float, secon
     return samples, dropped
 
 
+# -- Server CPU -------------------------------------------------------------------------------
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each thread group of a process.
+
+    Threads are grouped as the event loop (the main thread), the engine thread, and the rest
+    (SQLite driver threads, the thread pool of sync dependencies).
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"loop": 0.0, "engine": 0.0, "other": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        group = "loop" if task.name == str(pid) else "engine" if name == "engine" else "other"
+        out[group] += seconds
+    return out
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float],
+                    requests: int) -> list[str]:
+    """Server CPU microseconds per request: total, loop, engine, other threads."""
+    n = max(1, requests)
+    parts = [(after[k] - before[k]) * 1e6 / n for k in ("loop", "engine", "other")]
+    return [f"{sum(parts):,.0f}", *(f"{p:,.0f}" for p in parts)]
+
+
+async def settle(pid: int, timeout_s: float = 60.0) -> float:
+    """Wait until the server is idle (projections caught up); return the seconds waited."""
+    start = time.perf_counter()
+    last = sum(thread_cpu(pid).values())
+    while time.perf_counter() - start < timeout_s:
+        await asyncio.sleep(0.25)
+        now = sum(thread_cpu(pid).values())
+        if now - last < 0.025:  # under 10% of one core
+            break
+        last = now
+    return time.perf_counter() - start
+
+
 # -- Driver -------------------------------------------------------------------------------------
 
 
@@ -288,6 +333,8 @@ def server_process(args: argparse.Namespace, data_dir: Path) -> Any:
                str(ready)]
     if args.profile:
         command += ["--profile", args.profile]
+    if args.no_pin:
+        command.append("--no-pin")
     proc = subprocess.Popen(command)
     try:
         deadline = time.monotonic() + 120
@@ -295,7 +342,7 @@ def server_process(args: argparse.Namespace, data_dir: Path) -> Any:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the benchmark server did not start")
             time.sleep(0.05)
-        yield port, json.loads(ready.read_text())
+        yield port, json.loads(ready.read_text()), proc.pid
     finally:
         proc.terminate()
         try:
@@ -305,11 +352,16 @@ def server_process(args: argparse.Namespace, data_dir: Path) -> Any:
             proc.wait()
 
 
-async def drive(args: argparse.Namespace, port: int, keys: list[list[str]]) -> None:
+async def drive(args: argparse.Namespace, port: int, keys: list[list[str]], pid: int) -> None:
     await closed_loop(port, keys, 4, 2.0, 1_000)  # warm-up
     rows = []
+    cpu_rows = []
     for in_flight in args.in_flight:
+        await settle(pid)
+        before = thread_cpu(pid)
         samples, elapsed = await closed_loop(port, keys, in_flight, args.seconds, args.requests)
+        cpu_rows.append([str(in_flight), *cpu_per_request(
+            before, thread_cpu(pid), len(samples.rest) + len(samples.cross))])
         rest, cross = sorted(samples.rest), sorted(samples.cross)
         both = sorted(rest + cross)
         rows.append([str(in_flight), f"{len(both) / elapsed:,.0f}", ms(percentile(rest, 0.5)),
@@ -319,9 +371,12 @@ async def drive(args: argparse.Namespace, port: int, keys: list[list[str]]) -> N
     print("closed loop (requests in flight, 1 sell resting + 1 IOC buy filling per pair):")
     print_table(["in flight", "orders/s", "rest p50", "rest p99", "fill p50", "fill p99",
                  "all p99 ms", "fills/IOC", "errors"], rows)
+    print("server CPU per request, microseconds (threads: event loop, engine, others):")
+    print_table(["in flight", "total", "loop", "engine", "other"], cpu_rows)
     rows = []
     best = 0.0
     for rate in args.rates:
+        await settle(pid)
         samples, dropped = await open_loop(port, keys, rate, args.rate_seconds, 256)
         both = sorted(samples.rest + samples.cross)
         p99 = percentile(both, 0.99) / 1e6
@@ -344,26 +399,30 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per closed-loop level")
     parser.add_argument("--requests", type=int, default=20_000, help="cap per level")
     parser.add_argument("--rates", type=float, nargs="+",
-                        default=[250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 4000])
+                        default=[50, 100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000])
     parser.add_argument("--rate-seconds", type=float, default=4.0)
     parser.add_argument("--users", type=int, default=32)
     parser.add_argument("--profile", help="write a cProfile of the server loop to this file")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the OS place both processes (on a machine shared with others)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        pin(0)
+        if not args.no_pin:
+            pin(0)
         asyncio.run(serve(args.data_dir, args.port, args.users, args.ready_file,
                           Path(args.profile) if args.profile else None))
         return
     print_preamble("native REST order round trip, server and load generator on separate "
                    "cores, fsync on")
-    pin(1)
+    if not args.no_pin:
+        pin(1)
     with tempfile.TemporaryDirectory(prefix="rest-bench-") as tmp, \
-            server_process(args, Path(tmp)) as (port, keys):
-        asyncio.run(drive(args, port, keys))
+            server_process(args, Path(tmp)) as (port, keys, pid):
+        asyncio.run(drive(args, port, keys, pid))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
-"""One WebSocket client: its bounded send queue, its writer task, its subscriptions.
+"""One WebSocket client: its bounded send queue, its subscriptions, its sends.
 
-The fan-out never awaits a client: it appends already-serialized text to the client's queue
-and wakes the client's writer task. A client whose queue holds `queue_limit` messages (or
-`queue_bytes` of text) is dropped at once: the queue is emptied, the writer stops, and the
-connection is closed with 1008 (policy violation, reason `slow consumer`). So a slow reader
-costs the others nothing and memory stays bounded (the queue, plus the transport's own write
-buffer, which the server stops filling while the socket is not writable).
+The fan-out never awaits a client. It hands already-serialized text to `push`, which sends it
+at once when nothing is pending (the ASGI send of a writable socket completes without
+suspending, so no task switch per client and message); if that send suspends because the
+socket's buffer is full, a task finishes it and drains what queues meanwhile, in order.
+A client whose queue holds `queue_limit` messages (or `queue_bytes` of text) is dropped at
+once: the queue is emptied, sending stops, and the connection is closed with 1008 (policy
+violation, reason `slow consumer: send queue full`); if even the close frame cannot leave
+within `close_timeout_s`, the session is ended anyway. So a slow reader costs the others
+nothing and memory stays bounded (the queue, plus the transport's own write buffer, which the
+server stops filling while the socket is not writable).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import Send
 
@@ -43,15 +49,14 @@ class WsConfig:
 class Connection:
     """A connected client as the fan-out sees it."""
 
-    __slots__ = ("_bytes", "_closer", "_queue", "_send", "_wake", "_writer", "channels", "closed",
-                 "config", "last_seen", "principal", "sent")
+    __slots__ = ("_bytes", "_closer", "_queue", "_send", "_writer", "channels", "closed",
+                 "config", "last_seen", "on_abandon", "principal", "sent")
 
     def __init__(self, send: Send, config: WsConfig, now: float) -> None:
         self.config = config
         self._send = send
         self._queue: deque[str] = deque()
         self._bytes = 0
-        self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self.channels: set[str] = set()
@@ -59,44 +64,98 @@ class Connection:
         self.closed = False
         self.last_seen = now
         self.sent = 0
+        self.on_abandon: Callable[[], object] | None = None  # ends the receive loop
 
     def start(self) -> None:
-        """Start the writer task (on the running loop)."""
-        self._writer = asyncio.create_task(self._write(), name="ws-writer")
+        """Nothing to start: sends run inline until a socket stops being writable."""
 
     def push(self, text: str) -> bool:
-        """Queue a serialized message; drop the client if its queue is full."""
+        """Send or queue a serialized message; drop the client if its queue is full."""
         if self.closed:
             return False
+        if self._writer is None:
+            # Fast path: nothing is pending, so try to send right here. The ASGI send of a
+            # writable socket completes without suspending; only when it suspends (the
+            # socket's buffer is full) does a task take over and drain the queue.
+            self._begin(text)
+            return not self.closed
         if len(self._queue) >= self.config.queue_limit or (
                 self._bytes + len(text) > self.config.queue_bytes):
             self.drop(CLOSE_POLICY, "slow consumer: send queue full")
             return False
         self._queue.append(text)
         self._bytes += len(text)
-        self._wake.set()
         return True
 
     def pending(self) -> int:
         """Messages waiting to be sent."""
         return len(self._queue)
 
-    async def _write(self) -> None:
-        queue, send = self._queue, self._send
+    def _begin(self, text: str) -> None:
+        coro = self._message(text)
         try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while queue:
-                    text = queue.popleft()
-                    self._bytes -= len(text)
-                    await send({"type": "websocket.send", "text": text})
-                    self.sent += 1
-        except OSError:  # the client went away; its receive loop ends the connection
-            self.closed = True
+            yielded = coro.send(None)
+        except StopIteration:
+            self.sent += 1
+            return
         except Exception as exc:  # starlette/uvicorn signal a closed socket in their own types
             _log.debug("websocket send failed: %s", exc)
             self.closed = True
+            return
+        self._writer = asyncio.get_running_loop().create_task(self._drain(coro, yielded))
+
+    async def _drain(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+        """Finish a suspended send, then send what queued meanwhile (in order)."""
+        try:
+            while True:
+                try:
+                    # What a suspended coroutine yields: a future to wait on, or None.
+                    if yielded is None:
+                        await asyncio.sleep(0)
+                    else:
+                        # As asyncio's Task does with what a step yields: take over the wait.
+                        yielded._asyncio_future_blocking = False
+                        await yielded
+                except BaseException:
+                    coro.close()
+                    raise
+                try:
+                    yielded = coro.send(None)
+                    continue
+                except StopIteration:
+                    self.sent += 1
+                next_coro = self._next()
+                if next_coro is None:
+                    return
+                coro, yielded = next_coro
+        except Exception as exc:
+            _log.debug("websocket send failed: %s", exc)
+            self.closed = True
+        finally:
+            self._writer = None
+
+    def _message(self, text: str) -> Coroutine[Any, Any, None]:
+        awaitable = self._send({"type": "websocket.send", "text": text})
+        if isinstance(awaitable, Coroutine):
+            return awaitable
+
+        async def wrapped() -> None:
+            await awaitable
+
+        return wrapped()
+
+    def _next(self) -> tuple[Coroutine[Any, Any, None], Any] | None:
+        """Start queued sends until one suspends; return it, or None when all went out."""
+        queue = self._queue
+        while queue and not self.closed:
+            text = queue.popleft()
+            self._bytes -= len(text)
+            coro = self._message(text)
+            try:
+                return coro, coro.send(None)
+            except StopIteration:
+                self.sent += 1
+        return None
 
     def drop(self, code: int, reason: str) -> None:
         """Stop sending, forget what is queued and close the connection (idempotent)."""
@@ -111,10 +170,13 @@ class Connection:
 
     async def _close(self, code: int, reason: str) -> None:
         # The socket of a slow consumer may not be writable: bound the wait for the close frame.
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(
                 self._send({"type": "websocket.close", "code": code, "reason": reason}),
                 self.config.close_timeout_s)
+        except Exception:  # not even the close frame could go out: end the session anyway
+            if self.on_abandon is not None:
+                self.on_abandon()
 
     async def finish(self) -> None:
         """Stop the writer once the client has gone (the receive loop ended)."""

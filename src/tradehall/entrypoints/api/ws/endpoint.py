@@ -43,26 +43,36 @@ async def stream(websocket: WebSocket) -> None:
     """Market data and private updates (protocol in docs/api-marketdata.md)."""
     platform: Platform = websocket.app.state.platform
     feed = market_data(platform)
-    loop = asyncio.get_running_loop()
     await websocket.accept()
-    conn = Connection(websocket.send, feed.config, loop.time())
+    conn = Connection(websocket.send, feed.config, asyncio.get_running_loop().time())
     session = _Session(platform, feed, conn)
     feed.register(conn)
     conn.start()
+    receiver = asyncio.create_task(_receive(websocket, session, conn))
+    conn.on_abandon = receiver.cancel
     try:
-        await session.handshake_auth(websocket.headers)
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            conn.last_seen = loop.time()
-            raw = message.get("text")
-            if raw is None:
-                raw = message.get("bytes") or b""
-            await session.handle(raw)
+        await receiver
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # the server is stopping; only an abandoned session ends quietly
     finally:
         feed.unregister(conn)
         await conn.finish()
+
+
+async def _receive(websocket: WebSocket, session: _Session, conn: Connection) -> None:
+    loop = asyncio.get_running_loop()
+    await session.handshake_auth(websocket.headers)
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        conn.last_seen = loop.time()
+        raw = message.get("text")
+        if raw is None:
+            raw = message.get("bytes") or b""
+        await session.handle(raw)
 
 
 class _Session:

@@ -9,6 +9,7 @@ and find the same users, the order and the balances as they were.
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.kit.serve_process import ServeProcess, key_headers
+from tests.kit.serve_process import ServeProcess, key_headers, tradehall
 
 pytestmark = pytest.mark.slow
 
@@ -138,3 +139,19 @@ def test_serve_when_the_folder_is_in_use_refuses_in_one_line(tmp_path: Path) -> 
     lines = [line for line in second.output().splitlines() if line.startswith("error:")]
     assert lines == [f"error: cannot serve {data_dir}: its journal is locked by another "
                      f"running tradehall"], refused.value
+
+
+def test_serve_when_the_port_is_taken_exits_1_and_says_so(tmp_path: Path) -> None:
+    # Arrange: something else listens on the port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        # Act
+        result = tradehall("serve", "--port", str(port), "--data-dir", str(tmp_path / "p"),
+                           "--no-demo", timeout=90)
+
+    # Assert
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"error: cannot listen on 127.0.0.1:{port}" in result.stderr.splitlines()

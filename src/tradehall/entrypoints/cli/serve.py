@@ -77,6 +77,7 @@ async def _serve(settings: Settings) -> bool:
                   if isinstance(exc, JournalLocked) else str(exc))
         typer.echo(f"error: cannot serve {settings.data_dir}: {reason}", err=True)
         return False
+    server: _Server | None = None
     try:
         app = create_app(platform)
         config = uvicorn.Config(app, host=settings.host, port=settings.port,
@@ -85,14 +86,17 @@ async def _serve(settings: Settings) -> bool:
         announce = asyncio.create_task(_announce(server, platform))
         try:
             await server.serve()
+        except SystemExit:  # uvicorn exits this way when it cannot bind the port
+            typer.echo(f"error: cannot listen on {settings.host}:{settings.port}", err=True)
+            return False
         finally:
             announce.cancel()
     finally:
         await platform.stop()
-        typer.echo(f"tradehall stopped: state saved in {settings.data_dir}/ "
-                   f"(journal seq {platform.engine.last_seq})")
+        if server is not None and server.started:
+            typer.echo(f"tradehall stopped: state saved in {settings.data_dir}/ "
+                       f"(journal seq {platform.engine.last_seq})")
     return server.started
-
 
 class _Server(uvicorn.Server):
     """uvicorn's server, except that a caught SIGINT/SIGTERM is not raised again on exit.

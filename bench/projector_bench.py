@@ -105,7 +105,8 @@ async def run_case(url: str, backend: str, preload: Sequence[EventBatch],
         projector = db.projector(None, max_commands=merge)
         for txn in group(preload, 20_000):
             await projector.apply(txn)
-        before = projector
+        before = (projector.rows, projector.transactions, projector.prepare_ns,
+                  projector.commit_ns)
         durations: list[int] = []
         commands = sum(len(b.results) for b in measured)
         clock = time.perf_counter_ns
@@ -113,6 +114,7 @@ async def run_case(url: str, backend: str, preload: Sequence[EventBatch],
         if mode == "pipelined":
             bus = InprocEventBus()
             projector = db.projector(bus.subscribe("bench"), max_commands=merge)
+            before = (0, 0, 0, 0)
             for batch in measured:
                 bus.publish(batch)
             bus.close()
@@ -123,11 +125,10 @@ async def run_case(url: str, backend: str, preload: Sequence[EventBatch],
                 await projector.apply(txn)
                 durations.append(clock() - t0)
         seconds = (clock() - start) / 1e9
-        same = projector is before
-        rows = projector.rows - (before.rows if same else 0)
-        txns = projector.transactions - (before.transactions if same else 0)
-        fold_s = (projector.prepare_ns - (before.prepare_ns if same else 0)) / 1e9
-        commit_s = (projector.commit_ns - (before.commit_ns if same else 0)) / 1e9
+        rows = projector.rows - before[0]
+        txns = projector.transactions - before[1]
+        fold_s = (projector.prepare_ns - before[2]) / 1e9
+        commit_s = (projector.commit_ns - before[3]) / 1e9
     finally:
         await db.close()
     lat = sorted(durations)

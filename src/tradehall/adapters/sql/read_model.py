@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradehall.adapters.sql import tables as t
 from tradehall.adapters.sql.progress import Progress
-from tradehall.adapters.sql.projection import CLOSED_STATUSES, OPEN_STATUSES
+from tradehall.adapters.sql.projection import CLOSED_STATUSES
 from tradehall.engine.queries import InstrumentView
 from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, OrderId, Symbol
 from tradehall.service.ports import (
@@ -87,7 +87,7 @@ class SqlReadModel:
         o = t.orders.c
         stmt = select(t.orders).where(o.account == account)
         if status == "open":
-            stmt = stmt.where(o.status.in_(OPEN_STATUSES))
+            stmt = stmt.where(text(t.OPEN_ORDERS))
         elif status == "closed":
             stmt = stmt.where(o.status.in_(CLOSED_STATUSES))
         if symbols:

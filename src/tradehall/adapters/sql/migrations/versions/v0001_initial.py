@@ -120,6 +120,9 @@ def upgrade() -> None:
         op.f("ix_orders_account_client_order_id"), "orders", ["account", "client_order_id"]
     )
     op.create_index(op.f("ix_orders_account_created_ns"), "orders", ["account", "created_ns"])
+    open_statuses = sa.text("status IN ('new', 'partially_filled', 'pending_new')")
+    op.create_index("ix_orders_open", "orders", ["account", "created_ns"],
+                    sqlite_where=open_statuses, postgresql_where=open_statuses)
     op.create_table(
         "positions",
         sa.Column("account", sa.String(length=64), nullable=False),
@@ -171,6 +174,7 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("projection_state")
     op.drop_table("positions")
+    op.drop_index("ix_orders_open", table_name="orders")
     op.drop_index(op.f("ix_orders_account_created_ns"), table_name="orders")
     op.drop_index(op.f("ix_orders_account_client_order_id"), table_name="orders")
     op.drop_table("orders")

@@ -26,7 +26,7 @@ from tradehall.entrypoints.api.routers.native_common import (
     summaries_from_docstrings,
 )
 from tradehall.entrypoints.api.schemas import native as s
-from tradehall.kernel.errors import Conflict
+from tradehall.kernel.errors import Conflict, NotFound
 from tradehall.kernel.ids import AccountId, order_uuid
 from tradehall.service.ports import OrderRecord
 from tradehall.service.trading import OrderOutcome, PlaceOrder
@@ -137,6 +137,13 @@ async def _open_order(platform: PlatformDep, principal: PrincipalDep,
     return record
 
 
+async def _closed_meanwhile(platform: PlatformDep, record: OrderRecord) -> Conflict:
+    # The engine finished the order after the read model last showed it open.
+    await caught_up(platform)
+    fresh = await platform.read_model.get_order(record.id) or record
+    return Conflict(f"order {record.id} is {fresh.status}", code="order_not_open")
+
+
 async def _reread(platform: PlatformDep, record: OrderRecord, seq: int) -> s.OrderPublic:
     await caught_up(platform, seq)
     fresh = await platform.read_model.get_order(record.id) or record
@@ -149,7 +156,10 @@ async def cancel_order(order_id: str, platform: PlatformDep,
                        principal: PrincipalDep) -> s.OrderPublic:
     """Cancel one of the caller's open orders; answer with the order after it."""
     record = await _open_order(platform, principal, order_id)
-    result = await platform.trading.cancel_order(principal.account, record.order_id)
+    try:
+        result = await platform.trading.cancel_order(principal.account, record.order_id)
+    except NotFound:
+        raise await _closed_meanwhile(platform, record) from None
     return await _reread(platform, record, result.seq)
 
 
@@ -159,9 +169,12 @@ async def amend_order(order_id: str, body: s.OrderUpdate, platform: PlatformDep,
                       principal: PrincipalDep) -> s.OrderPublic:
     """Amend a resting order's total quantity and/or price (a decrease keeps priority)."""
     record = await _open_order(platform, principal, order_id)
-    result = await platform.trading.amend_order(
-        principal.account, record.symbol, record.client_order_id, qty=body.qty,
-        price=body.price)
+    try:
+        result = await platform.trading.amend_order(
+            principal.account, record.symbol, record.client_order_id, qty=body.qty,
+            price=body.price)
+    except NotFound:
+        raise await _closed_meanwhile(platform, record) from None
     return await _reread(platform, record, result.seq)
 
 

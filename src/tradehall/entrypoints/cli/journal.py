@@ -11,17 +11,26 @@ from tradehall.engine.codec import decode_command
 from tradehall.engine.matcher import MatchingEngine
 from tradehall.engine.state import state_hash
 from tradehall.journal import JournalCorrupted, read_journal, verify_journal
+from tradehall.journal.reader import segments_directory
 
 app = typer.Typer(help="Inspect and verify journals.", no_args_is_help=True)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Folder of the journal and "
-                                       "snapshots.")]
+                                       "snapshots, or a platform's data folder (its "
+                                       "journal/ subfolder is used).")]
+
+
+def journal_dir(data_dir: Path) -> Path:
+    """The journal folder of a data folder: `tradehall serve` keeps it in `journal/`."""
+    nested = data_dir / "journal"
+    return nested if segments_directory(nested).is_dir() else data_dir
 
 
 @app.command("verify")
 def verify(data_dir: DataDir = Path("var/engine")) -> None:
     """Check every record's checksum and hash chain, and every snapshot against the journal;
     then replay the journal from the start and print the state hash."""
+    data_dir = journal_dir(data_dir)
     report = verify_journal(data_dir)
     typer.echo(f"records={report.records} first_seq={report.first_seq} "
                f"last_seq={report.last_seq} torn_tail_bytes={report.torn_bytes}")

@@ -11,6 +11,7 @@ I/O, never a float: JSON numbers are decoded straight into `Decimal`.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -86,7 +87,12 @@ def exchange(inst: Instrument) -> str:
 
 def asset_id(inst: Instrument) -> str:
     """The stable UUID of an instrument as an Alpaca asset."""
-    return str(uuid.uuid5(_ASSET_NAMESPACE, f"instrument:{inst.symbol}"))
+    return _asset_id(inst.symbol)
+
+
+@functools.lru_cache(maxsize=4096)
+def _asset_id(symbol: str) -> str:
+    return str(uuid.uuid5(_ASSET_NAMESPACE, f"instrument:{symbol}"))
 
 
 def resolve_symbol(refdata: ReferenceData, text: str) -> Instrument:

@@ -28,20 +28,14 @@ import resource
 import secrets
 import socket
 import struct
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT))
-
-from bench.measure import percentile  # noqa: E402
-
-from tradehall.kernel.clock import LiveClock  # noqa: E402
+from measure import percentile
+from tradehall.kernel.clock import LiveClock
 
 CLOCK = LiveClock()
 SERVER_CPU, CLIENT_CPU = 0, 1

@@ -190,24 +190,42 @@ def fold(results: Sequence[CommandResult], balances: Sequence[tuple[int, Balance
 
     `balances` pairs each snapshot with the seq of the batch that reported it.
     """
-    folder = _Folder(cache, Changes(last_seq=last_seq))
-    dispatch = folder.dispatch
-    for result in results:
-        folder.seq = result.seq
-        folder.ts = result.ts_ns
-        for ev in result.events:
-            handler = dispatch.get(type(ev))
-            if handler is not None:
-                handler(ev)
-    out = folder.changes
-    for symbol in folder.candle_symbols:
-        for candle in cache.candles[symbol]:
-            out.candles[(symbol, candle.interval_s, candle.start_ns)] = candle.row()
-    for seq, snap in balances:
-        out.balances[(snap.account, snap.asset)] = {
-            "account": snap.account, "asset": snap.asset, "available": snap.available,
-            "held": snap.held, "seq": seq}
-    return out
+    folder = Folder(cache, last_seq)
+    folder.apply(results)
+    return folder.finish(balances)
+
+
+class Folder:
+    """A fold in steps, so that the caller can yield to the event loop between them."""
+
+    def __init__(self, cache: ProjectionCache, last_seq: int) -> None:
+        self._folder = _Folder(cache, Changes(last_seq=last_seq))
+
+    def apply(self, results: Sequence[CommandResult]) -> None:
+        """Apply results, in seq order, after those applied before."""
+        folder = self._folder
+        dispatch = folder.dispatch
+        for result in results:
+            folder.seq = result.seq
+            folder.ts = result.ts_ns
+            for ev in result.events:
+                handler = dispatch.get(type(ev))
+                if handler is not None:
+                    handler(ev)
+
+    def finish(self, balances: Sequence[tuple[int, BalanceSnapshot]]) -> Changes:
+        """Add the open candles touched and the balances; return every changed row."""
+        folder = self._folder
+        out = folder.changes
+        candles = folder.cache.candles
+        for symbol in folder.candle_symbols:
+            for candle in candles[symbol]:
+                out.candles[(symbol, candle.interval_s, candle.start_ns)] = candle.row()
+        for seq, snap in balances:
+            out.balances[(snap.account, snap.asset)] = {
+                "account": snap.account, "asset": snap.asset, "available": snap.available,
+                "held": snap.held, "seq": seq}
+        return out
 
 
 class _Folder:

@@ -31,10 +31,10 @@ from tradehall.adapters.sql.progress import Progress
 from tradehall.adapters.sql.projection import (
     OPEN_STATUSES,
     Changes,
+    Folder,
     HoldingKey,
     ProjectionCache,
     Row,
-    fold,
     needs,
 )
 from tradehall.service.messages import EventBatch
@@ -42,6 +42,7 @@ from tradehall.service.ports import Subscription
 
 PROJECTION = "main"  # the projection_state row of the read models
 _CHUNK = 2_000  # keys per IN (...) when loading rows
+_FOLD_STEP = 1_000  # results folded between two yields to the event loop
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -98,6 +99,7 @@ class SqlProjector:
                     inflight = None
                 if prepared is not None:
                     inflight = asyncio.create_task(self._commit(prepared))
+                    await asyncio.sleep(0)  # the commit sends its first statement
             if inflight is not None:
                 await inflight
                 inflight = None
@@ -147,7 +149,12 @@ class SqlProjector:
             missing = needs(results, cache)
             if missing:
                 await self._load_holdings(missing)
-            changes = fold(results, balances, cache, last)
+            folder = Folder(cache, last)
+            for i in range(0, len(results), _FOLD_STEP):
+                folder.apply(results[i:i + _FOLD_STEP])
+                # Let a commit in flight issue its next statement while this fold goes on.
+                await asyncio.sleep(0)
+            changes = folder.finish(balances)
             writes: list[tuple[_RawInsert, Iterable[Row]]] = [
                 (self._statement(table, upsert=True), rows.values())
                       for table, rows in ((t.assets, changes.assets),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, insert, select
@@ -78,3 +79,9 @@ async def test_projector_when_balance_passes_64_bits_stores_it_exactly(
            await database.read_model.balances(AccountId("whale"))
            + await database.read_model.balances(AccountId("minnow"))}
     assert got == {("whale", huge, 2**64), ("minnow", 5, 0)}
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "mysql://localhost/x"])
+async def test_open_when_url_unsupported_raises_value_error(url: str) -> None:
+    with pytest.raises(ValueError, match=r"SQLite file|unsupported"):
+        await SqlDatabase.open(url)

@@ -47,8 +47,12 @@ def create_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
     PostgreSQL both share one pool.
     """
     full = async_url(url)
-    backend = make_url(full).get_backend_name()
+    parsed = make_url(full)
+    backend = parsed.get_backend_name()
     if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            # Every pooled connection would get a database of its own.
+            raise ValueError("the read models need a SQLite file, not an in-memory database")
         readers = create_async_engine(full, pool_size=8, max_overflow=8, pool_use_lifo=True)
         writer = create_async_engine(full, pool_size=1, max_overflow=0)
         for engine in (readers, writer):

@@ -27,8 +27,8 @@ _secret = APIKeyHeader(name=SECRET_HEADER, auto_error=False, scheme_name="Alpaca
 _bearer = HTTPBearer(auto_error=False, scheme_name="BearerToken")
 
 
-def get_platform(conn: HTTPConnection) -> Platform:
-    """The platform this app serves."""
+async def get_platform(conn: HTTPConnection) -> Platform:
+    """The platform this app serves (async: a plain def would cost a thread-pool hop)."""
     platform: Platform = conn.app.state.platform
     return platform
 

@@ -182,3 +182,8 @@ def set_status(symbol: str, status: InstrumentStatus) -> c.SetInstrumentStatus:
 def advance_time() -> c.AdvanceTime:
     """Build an AdvanceTime (give it a later ts to expire DAY orders)."""
     return c.AdvanceTime()
+
+
+def configure(retention_ns: int) -> c.ConfigureEngine:
+    """Build a ConfigureEngine setting the client order id retention window."""
+    return c.ConfigureEngine(client_order_id_retention_ns=retention_ns)

@@ -16,6 +16,7 @@ from typing import Any
 from tradehall.engine.book import OrderBook
 from tradehall.engine.orderflow import OrderFlow
 from tradehall.engine.orders import Order, OrderState
+from tradehall.kernel.clock import NANOS_PER_DAY
 from tradehall.kernel.errors import InvalidInput
 from tradehall.kernel.ids import (
     SYSTEM_ACCOUNTS,
@@ -60,6 +61,7 @@ class MatchingEngine(OrderFlow):
             c.AddInstrument: self._add_instrument,
             c.SetInstrumentStatus: self._set_status,
             c.AdvanceTime: self._advance_time,
+            c.ConfigureEngine: self._configure,
         }
 
     def apply(self, command: c.EngineCommand, ts_event: int) -> list[e.EngineEvent]:
@@ -69,6 +71,9 @@ class MatchingEngine(OrderFlow):
         if ts_event < self.now_ns:
             ts_event = self.now_ns  # engine time never runs backwards
         self.now_ns = ts_event
+        retired, window = self.retired, self.client_id_retention_ns
+        if window and retired and retired[0][0] + window <= ts_event:
+            self.prune_client_ids(ts_event)
         if self.expiry and self.expiry[0][0] <= ts_event:
             self._expire_due(ts_event)
         # The frequent commands first, as direct calls (native ones when compiled).
@@ -84,6 +89,17 @@ class MatchingEngine(OrderFlow):
 
     def _advance_time(self, command: c.AdvanceTime, ts: int) -> None:
         pass  # expiry already ran in apply()
+
+    def _configure(self, command: c.ConfigureEngine, ts: int) -> None:
+        retention = command.client_order_id_retention_ns
+        if not 0 <= retention <= MAX_RETENTION_NS:
+            self._reject_command("configure_engine", None, (
+                "invalid_retention",
+                f"client order id retention must be 0 to {MAX_RETENTION_NS} ns"))
+            return
+        self.client_id_retention_ns = retention
+        self._out.append(e.EngineConfigured(client_order_id_retention_ns=retention))
+        self.prune_client_ids(ts)  # a shorter window frees ids at once
 
     def _expire_due(self, ts: int) -> None:
         heap = self.expiry
@@ -220,3 +236,4 @@ class MatchingEngine(OrderFlow):
 
 
 MAX_BALANCE = 2**62
+MAX_RETENTION_NS = 366 * NANOS_PER_DAY

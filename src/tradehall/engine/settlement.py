@@ -9,6 +9,7 @@ clearing account. Every movement is a balanced pair of postings. No I/O.
 
 from __future__ import annotations
 
+from collections import deque
 from functools import partial
 from heapq import heappush
 from typing import Any, Final
@@ -37,6 +38,8 @@ from tradehall.trading.instrument import PPM, Instrument
 from tradehall.trading.positions import Position
 
 StopHeaps = tuple[list[tuple[int, int]], list[tuple[int, int]]]
+Retired = tuple[int, AccountId, ClientOrderId, OrderId]  # (done at ns, account, id, order id)
+DEFAULT_CLIENT_ID_RETENTION_NS: Final = NANOS_PER_DAY
 
 # Hot event classes as C statics when compiled (a module attribute lookup otherwise).
 _Trade: Final = e.Trade
@@ -55,7 +58,12 @@ class Settlement:
         self.positions: dict[tuple[AccountId, Symbol], Position] = {}
         self.open_orders: dict[AccountId, dict[ClientOrderId, Order]] = {}
         self.orders_by_id: dict[OrderId, Order] = {}
+        # Client order ids taken: those of open orders, and of finished ones until their
+        # retention window (engine time) passes; `retired` lists the finished ones in the order
+        # they finished, which is also the order of their done times.
         self.client_ids: dict[AccountId, dict[ClientOrderId, tuple[SubmitOrder, OrderId]]] = {}
+        self.retired: deque[Retired] = deque()
+        self.client_id_retention_ns = DEFAULT_CLIENT_ID_RETENTION_NS
         self.last_price: dict[Symbol, int] = {}
         self.next_order_id = 1
         self.next_trade_id = 1
@@ -188,9 +196,27 @@ class Settlement:
             del self.open_orders[order.account][order.client_order_id]
         order.state = OrderState.DONE
         del self.orders_by_id[order.order_id]
+        self.retired.append((self.now_ns, order.account, order.client_order_id, order.order_id))
         if order.held:
             self.ledger.release(order.hold, order.held)
             order.held = 0
+
+    def prune_client_ids(self, now: int) -> None:
+        """Free the client order ids of orders done at least the retention window ago."""
+        window = self.client_id_retention_ns
+        retired = self.retired
+        if not window:
+            return
+        while retired and retired[0][0] + window <= now:
+            _, account, client_order_id, order_id = retired.popleft()
+            register = self.client_ids.get(account)
+            if register is None:
+                continue
+            entry = register.get(client_order_id)
+            if entry is not None and entry[1] == order_id:
+                del register[client_order_id]
+                if not register:
+                    del self.client_ids[account]
 
     def schedule_expiry(self, order: Order, ts: int) -> None:
         """Expire a DAY order at the end of the UTC day it was accepted in."""

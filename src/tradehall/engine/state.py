@@ -1,7 +1,8 @@
 """Canonical state of the engine: capture, restore, and the state hash.
 
 `capture` turns the whole engine (reference data, balances, positions, live orders in book
-queue order, stop orders, the client order id register, counters) into an `EngineState` struct
+queue order, stop orders, the client order id register with its retention window and the
+finished orders whose ids it still keeps, counters) into an `EngineState` struct
 in a canonical order; its msgpack encoding is the snapshot payload, and the blake2b of that
 encoding is the state hash. Typed structs let msgspec encode and decode it in C. Two engines
 with equal hashes behave identically from then on. Internal heaps are not captured: they are
@@ -25,7 +26,7 @@ from tradehall.trading.instrument import Instrument
 from tradehall.trading.model import InstrumentKind, InstrumentSpec, InstrumentStatus
 from tradehall.trading.positions import Position
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 class OrderRow(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -55,6 +56,8 @@ class EngineState(msgspec.Struct, frozen=True, array_like=True, gc=False):
     last_price: list[tuple[str, int]]
     orders: list[OrderRow]
     client_ids: list[tuple[str, str, SubmitOrder, int]]
+    client_id_retention_ns: int
+    retired: list[tuple[int, str, str, int]]  # in the order the orders finished
 
 
 # Typed structs encode and decode in C without an intermediate dict per entry.
@@ -80,6 +83,8 @@ def capture(engine: MatchingEngine) -> EngineState:
         client_ids=[(account, coid, cmd, order_id)
                     for account in sorted(engine.client_ids)
                     for coid, (cmd, order_id) in sorted(engine.client_ids[account].items())],
+        client_id_retention_ns=engine.client_id_retention_ns,
+        retired=list(engine.retired),
     )
 
 
@@ -142,6 +147,9 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
         if register is None:
             register = engine.client_ids[AccountId(account)] = {}
         register[ClientOrderId(coid)] = (cmd, OrderId(order_id))
+    engine.client_id_retention_ns = state.client_id_retention_ns
+    engine.retired.extend((done, AccountId(account), ClientOrderId(coid), OrderId(order_id))
+                          for done, account, coid, order_id in state.retired)
     for buys, sells in engine.stops.values():
         heapify(buys)
         heapify(sells)
@@ -151,10 +159,14 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
 
 def _decode(payload: bytes) -> EngineState:
     try:
-        return _decoder.decode(payload)
+        state = _decoder.decode(payload)
     except msgspec.ValidationError as exc:
         raise InvariantViolation(f"snapshot state does not match version {STATE_VERSION}: "
                                  f"{exc}") from exc
+    if state.version != STATE_VERSION:
+        raise InvariantViolation(f"snapshot state version {state.version} is not "
+                                 f"{STATE_VERSION}; replay the journal without it")
+    return state
 
 
 def _restore_order(engine: MatchingEngine, row: OrderRow) -> None:

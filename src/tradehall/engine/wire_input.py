@@ -110,8 +110,12 @@ class TimeOp(WireOp, tag="time", frozen=True, kw_only=True):
     pass
 
 
+class ConfigureOp(WireOp, tag="configure_engine", frozen=True, kw_only=True):
+    client_order_id_retention_ns: int
+
+
 AnyOp = (AssetOp | InstrumentOp | StatusOp | DepositOp | WithdrawOp | OrderOp | CancelOp
-         | AmendOp | CancelAllOp | ClosePositionOp | TimeOp)
+         | AmendOp | CancelAllOp | ClosePositionOp | TimeOp | ConfigureOp)
 LineOp = WireOp | InstrumentOp  # what one decoded line is
 _decoder = msgspec.json.Decoder(AnyOp)
 
@@ -182,6 +186,8 @@ def _convert(op: LineOp, ref: ReferenceData) -> c.EngineCommand:  # noqa: C901
         return c.AddAsset(asset=op.asset, scale=op.scale)
     if isinstance(op, StatusOp):
         return c.SetInstrumentStatus(symbol=op.symbol, status=op.status)
+    if isinstance(op, ConfigureOp):
+        return c.ConfigureEngine(client_order_id_retention_ns=op.client_order_id_retention_ns)
     return c.AdvanceTime()
 
 

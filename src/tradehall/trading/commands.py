@@ -110,7 +110,17 @@ class AdvanceTime(Command, tag="advance_time", frozen=True, kw_only=True):
     """Move engine time forward (expires DAY orders) without doing anything else."""
 
 
+class ConfigureEngine(Command, tag="configure_engine", frozen=True, kw_only=True):
+    """Change an engine-wide setting; journaled like any command, so replay applies it too.
+
+    `client_order_id_retention_ns`: how long (engine time) a finished order's client order id
+    stays taken after the order is done; 0 keeps it for ever. The engine starts with one day.
+    """
+
+    client_order_id_retention_ns: int
+
+
 EngineCommand = (
     AddAsset | AddInstrument | SetInstrumentStatus | Deposit | Withdraw | SubmitOrder
-    | CancelOrder | AmendOrder | CancelAll | ClosePosition | AdvanceTime
+    | CancelOrder | AmendOrder | CancelAll | ClosePosition | AdvanceTime | ConfigureEngine
 )

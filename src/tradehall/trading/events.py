@@ -169,8 +169,14 @@ class PositionChanged(Event, tag="position_changed", frozen=True):
     margin: int
 
 
+class EngineConfigured(Event, tag="engine_configured", frozen=True, kw_only=True):
+    """An engine-wide setting changed (see `ConfigureEngine`)."""
+
+    client_order_id_retention_ns: int
+
+
 EngineEvent = (
     AssetAdded | InstrumentAdded | InstrumentStatusChanged | Deposited | Withdrawn
     | CommandRejected | OrderAccepted | OrderRejected | OrderDuplicate | Trade | OrderCanceled
-    | OrderExpired | OrderAmended | StopTriggered | PositionChanged
+    | OrderExpired | OrderAmended | StopTriggered | PositionChanged | EngineConfigured
 )

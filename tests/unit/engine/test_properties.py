@@ -53,6 +53,9 @@ def run_stream(stream: Stream, config: StreamConfig) -> MatchingEngine:
     fast, reference, twin = _engines(config)
     tracker = FillTracker()
     for step, (ts, command) in enumerate(stream):
+        # Time passing frees retired client order ids before the command is looked at, so a
+        # refusal is compared with the state after that.
+        fast.prune_client_ids(max(ts, fast.now_ns))
         before = capture(fast)
         events = fast.apply(command, ts)
         where = f"step {step}: {command}\n{describe(events)}"

@@ -6,6 +6,8 @@ optional fields stay readable by older records. No I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from tradehall.trading.commands import EngineCommand
@@ -14,9 +16,10 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(EngineCommand)
 
 
-def encode_command(command: EngineCommand) -> bytes:
-    """Encode a command as a journal payload."""
-    return _encoder.encode(command)
+# The encoder's bound method itself: the host encodes every command, and a Python wrapper
+# around it costs about a sixth of the encoding.
+encode_command: Callable[[EngineCommand], bytes] = _encoder.encode
+"""Encode a command as a journal payload."""
 
 
 def decode_command(payload: bytes) -> EngineCommand:

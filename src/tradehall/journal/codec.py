@@ -31,6 +31,7 @@ HASH_SIZE = 16
 GENESIS_HASH = bytes(HASH_SIZE)
 """Chain hash that the first record of a journal chains to."""
 
+_HASHER = blake2b(digest_size=HASH_SIZE)  # empty state that each record's hash starts from
 RECORD_HEADER = struct.Struct("<IQq")
 RECORD_HEADER_SIZE = RECORD_HEADER.size
 RECORD_OVERHEAD = RECORD_HEADER_SIZE + HASH_SIZE
@@ -94,6 +95,7 @@ def encode_batch(
         If a record's seq is not the next one or a payload is too large; nothing is encoded.
     """
     pack = RECORD_HEADER.pack
+    fresh = _HASHER.copy  # copying an initialised state is cheaper than a new blake2b(...)
     parts: list[bytes] = []
     append = parts.append
     digest = prev_hash
@@ -101,11 +103,17 @@ def encode_batch(
     for seq, ts_ns, payload in records:
         if seq != expected:
             raise ValueError(f"sequence gap: expected {expected} got {seq}")
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
-        body = pack(len(payload), seq, ts_ns) + payload
-        digest = blake2b(digest + body, digest_size=HASH_SIZE).digest()
-        append(body)
+        size = len(payload)
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload of {size} bytes exceeds {MAX_PAYLOAD_BYTES}")
+        head = pack(size, seq, ts_ns)
+        hasher = fresh()
+        hasher.update(digest)
+        hasher.update(head)
+        hasher.update(payload)
+        digest = hasher.digest()
+        append(head)
+        append(payload)
         append(digest)
         expected += 1
     return b"".join(parts), digest

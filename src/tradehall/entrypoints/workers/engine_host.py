@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 
 from tradehall.engine.codec import decode_command, encode_command
@@ -116,7 +117,8 @@ class EngineHost:
     def submit(self, batch: Sequence[tuple[EngineCommand, int]]) -> list[list[EngineEvent]]:
         """Journal and apply a batch; return each command's events once the batch is durable."""
         first = self.seq + 1
-        records = [(first + i, ts, encode_command(cmd)) for i, (cmd, ts) in enumerate(batch)]
+        encode = encode_command
+        records = [(seq, ts, encode(cmd)) for seq, (cmd, ts) in zip(count(first), batch)]
         ticket = self.writer.append(records)
         apply = self.engine.apply
         results = [apply(cmd, ts) for cmd, ts in batch]  # overlaps the fsync

@@ -241,6 +241,8 @@ class OrderFlow(Settlement):
         elif limit is None or order.no_rest or (
                 order.order_type == STOP):
             self._cancel_order(order, "unfilled" if order.filled else "no_liquidity")
+        elif inst.is_margin and not self._cover_rest(order, inst, limit):
+            self._cancel_order(order, "insufficient_funds")
         else:
             book.add(order)
             mine = self.open_orders.get(order.account)
@@ -249,6 +251,21 @@ class OrderFlow(Settlement):
             mine[order.client_order_id] = order
             if order.time_in_force == DAY and not order.expire_ns:
                 self.schedule_expiry(order, ts)
+
+    def _cover_rest(self, order: Order, inst: Instrument, limit: int) -> bool:
+        """Top up a margin order's hold to cover what rests; False if the funds fall short.
+
+        A sell that filled above its limit (a stop-limit triggered into a higher bid) used
+        more margin per lot than it held for, so the rest may be short of its hold.
+        """
+        required = self._hold_for_leaves(order, inst, limit, order.leaves)
+        extra = required - order.held
+        if extra <= 0:
+            return True
+        if not self.ledger.hold(order.hold, extra):
+            return False
+        order.held = required
+        return True
 
     def _match(self, order: Order, inst: Instrument, book: Any, limit: int | None) -> None:  # noqa: C901
         is_buy = order.is_buy

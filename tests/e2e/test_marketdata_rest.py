@@ -8,26 +8,12 @@ with its `no_data`/`nextTime` rules, time). Bad parameters and unknown symbols g
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.kit.server import RunningServer, TestUser, running_platform
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with running_platform(tmp_path) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.base_url) as c:
-        yield c
+from tests.kit.server import RunningServer, TestUser
 
 
 async def place(client: httpx.AsyncClient, user: TestUser, **body: Any) -> None:

@@ -5,25 +5,10 @@ A real platform behind uvicorn and an httpx client; another user's balances neve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
 
-from tests.kit.server import RunningServer, running_platform
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with running_platform(tmp_path) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.base_url) as c:
-        yield c
+from tests.kit.server import RunningServer
 
 
 def usd(balances: httpx.Response) -> dict[str, str]:

@@ -8,27 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.kit.server import RunningServer, TestUser, running_platform
+from tests.kit.server import RunningServer, TestUser
 from tradehall.entrypoints.api.routers.native_common import keyset_page
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with running_platform(tmp_path) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.base_url) as c:
-        yield c
 
 
 async def place(client: httpx.AsyncClient, user: TestUser, **body: Any) -> dict[str, Any]:

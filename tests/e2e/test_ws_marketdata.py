@@ -13,9 +13,7 @@ import json
 import secrets
 import socket
 import struct
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,22 +21,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.kit.server import RunningServer, TestUser, running_platform
+from tests.kit.server import RunningServer, TestUser
 from tradehall.entrypoints.api.ws.feed import market_data
 
 Book = dict[str, str]
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    async with running_platform(tmp_path) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.base_url) as c:
-        yield c
 
 
 async def place(client: httpx.AsyncClient, user: TestUser, **body: Any) -> dict[str, Any]:

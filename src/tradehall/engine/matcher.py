@@ -72,7 +72,7 @@ class MatchingEngine(OrderFlow):
             ts_event = self.now_ns  # engine time never runs backwards
         self.now_ns = ts_event
         retired, window = self.retired, self.client_id_retention_ns
-        if window and retired and retired[0][0] + window <= ts_event:
+        if window and retired and retired.first_done_ns() + window <= ts_event:
             self.prune_client_ids(ts_event)
         if self.expiry and self.expiry[0][0] <= ts_event:
             self._expire_due(ts_event)

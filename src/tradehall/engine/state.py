@@ -148,8 +148,8 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
             register = engine.client_ids[AccountId(account)] = {}
         register[ClientOrderId(coid)] = (cmd, OrderId(order_id))
     engine.client_id_retention_ns = state.client_id_retention_ns
-    engine.retired.extend((done, AccountId(account), ClientOrderId(coid), OrderId(order_id))
-                          for done, account, coid, order_id in state.retired)
+    for done, account, coid, order_id in state.retired:
+        engine.retired.append(done, AccountId(account), ClientOrderId(coid), OrderId(order_id))
     for buys, sells in engine.stops.values():
         heapify(buys)
         heapify(sells)

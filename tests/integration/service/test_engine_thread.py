@@ -162,3 +162,19 @@ async def test_execute_when_engine_not_started_is_a_temporary_error(tmp_path: Pa
     h = Harness(tmp_path)
     with pytest.raises(TemporaryError):
         await h.engine.execute(c.AdvanceTime())
+
+
+async def test_execute_when_the_journal_fails_answers_unavailable_and_stops(
+        harness: Harness) -> None:
+    # Arrange: the journal's writer is closed under the engine, so the next append fails
+    host = harness.engine.host
+    assert host is not None
+    host.writer.close()
+
+    # Act / Assert: the caller is told at once (not left waiting), and later callers too
+    with pytest.raises(TemporaryError):
+        await asyncio.wait_for(harness.engine.execute(c.AdvanceTime()), timeout=10)
+    assert not harness.engine.is_ready()
+    assert harness.engine.failure is not None
+    with pytest.raises(TemporaryError):
+        await harness.engine.execute(c.AdvanceTime())

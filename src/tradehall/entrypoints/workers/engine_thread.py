@@ -70,6 +70,7 @@ class EngineThread:
         self._failure: BaseException | None = None
         self._replay: list[CommandResult] = []
         self._replay_accounts: set[AccountId] = set()
+        self._host: EngineHost | None = None
         self._reference: tuple[dict[AssetCode, int], list[queries.InstrumentView]] = ({}, [])
         self.last_seq = 0
 
@@ -98,6 +99,11 @@ class EngineThread:
 
     def is_ready(self) -> bool:
         return self._ready.is_set() and not self._stopped.is_set()
+
+    @property
+    def host(self) -> EngineHost | None:
+        """The recovered host (touch it only from the engine thread or once stopped)."""
+        return self._host
 
     def reference_data(self) -> tuple[dict[AssetCode, int], list[queries.InstrumentView]]:
         """Assets and instruments as recovery left them (later changes arrive as events)."""
@@ -136,6 +142,7 @@ class EngineThread:
             self._stopped.set()
             self._call(_set_exception, started, exc)
             return
+        self._host = host
         self.last_seq = host.seq
         self._reference = (queries.assets(host.engine), queries.instruments(host.engine))
         self._flush_replay(host.engine)
@@ -185,7 +192,14 @@ class EngineThread:
     def _process(self, host: EngineHost, jobs: list[_Job], ts: int) -> None:
         group = [(cmd, ts) for job in jobs for cmd in job.commands]
         first = host.seq + 1
-        outcomes = host.submit(group)
+        try:
+            outcomes = host.submit(group)
+        except BaseException:
+            # Nothing of this batch is acknowledged: its callers learn it at once.
+            error = TemporaryError("the engine stopped", code="engine_unavailable")
+            for job in jobs:
+                self._call(_set_exception, job.future, error)
+            raise
         results = [CommandResult(first + i, ts, events) for i, events in enumerate(outcomes)]
         self.last_seq = host.seq
         i = 0

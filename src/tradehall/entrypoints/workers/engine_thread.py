@@ -194,8 +194,11 @@ class EngineThread:
         first = host.seq + 1
         try:
             outcomes = host.submit(group)
-        except BaseException:
-            # Nothing of this batch is acknowledged: its callers learn it at once.
+        except BaseException as exc:
+            # Nothing of this batch is acknowledged: refuse new commands first, then tell this
+            # batch's callers at once.
+            self._failure = exc
+            self._stopped.set()
             error = TemporaryError("the engine stopped", code="engine_unavailable")
             for job in jobs:
                 self._call(_set_exception, job.future, error)

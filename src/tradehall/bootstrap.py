@@ -21,12 +21,15 @@ from typing import Protocol
 
 from tradehall.adapters.inproc.bus import InprocEventBus
 from tradehall.adapters.sql import SqlDatabase
+from tradehall.compliance.audit import AuditLog, MemoryAuditLog
 from tradehall.config import Settings
 from tradehall.entrypoints.api.ws.alpaca_stream import AlpacaTradeUpdates
 from tradehall.entrypoints.api.ws.feed import MarketDataFeed
 from tradehall.entrypoints.demo.setup import DemoComponent
 from tradehall.entrypoints.workers.engine_host import EngineHostConfig
 from tradehall.entrypoints.workers.engine_thread import EngineThread, EngineThreadConfig
+from tradehall.identity.mfa import TotpService
+from tradehall.identity.users import UserService
 from tradehall.kernel.clock import Clock, LiveClock
 from tradehall.marketdata.hub import MarketDataConfig, MarketDataHub
 from tradehall.service.auth import AuthService
@@ -78,6 +81,10 @@ class Platform:
     def identity(self) -> IdentityStore:
         return self.db.identity
 
+    @property
+    def audit(self) -> AuditLog:
+        return self.auth.audit
+
     async def start(self) -> None:
         """Attach the subscribers, recover the engine, then start the components."""
         projector = self.db.projector(self.bus.subscribe("projector"))
@@ -127,7 +134,13 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     engine = EngineThread(EngineThreadConfig(host=host, book_depth=settings.book_depth,
                                              max_batch=settings.max_batch),
                           clock, lambda batch: holder[0].publish(batch))
-    auth = AuthService(db.identity, clock, _jwt_secret(settings), settings.access_token_ttl_s)
+    # -- Identity (one block per part) -----------------------------------------------------------
+    audit: AuditLog = MemoryAuditLog(clock.now_ns)
+    users = UserService(db.identity, clock, audit)
+    mfa = TotpService()
+    auth = AuthService(db.identity, clock, _jwt_secret(settings), settings.access_token_ttl_s,
+                       audit=audit, users=users, mfa=mfa)
+    # -- end of identity --------------------------------------------------------------------------
     platform = Platform(settings=settings, clock=clock, bus=bus, engine=engine,
                         refdata=refdata, db=db, trading=TradingService(engine, refdata),
                         auth=auth)

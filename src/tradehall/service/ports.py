@@ -12,6 +12,9 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from tradehall.identity.ports import ApiKeyRecord as ApiKeyRecord
+from tradehall.identity.ports import IdentityStore as IdentityStore
+from tradehall.identity.ports import UserRecord as UserRecord
 from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, OrderId, Symbol, TradeId
 from tradehall.service.messages import CommandResult, EventBatch
 from tradehall.trading.commands import EngineCommand
@@ -183,40 +186,4 @@ class ReadModel(Protocol):
                       to_ns: int | None = None, limit: int = 500) -> list[CandleRecord]: ...
 
 
-# -- Identity (minimal; the identity issue deepens it) -----------------------------------------
-
-
-class UserRecord(msgspec.Struct, frozen=True, kw_only=True):
-    user_id: str  # UUID
-    username: str
-    password_hash: str  # argon2id
-    account: AccountId
-    roles: list[str]
-    created_ns: int
-
-
-class ApiKeyRecord(msgspec.Struct, frozen=True, kw_only=True):
-    key_id: str
-    secret_hash: str  # sha256 hex of the secret: secrets are random, 160+ bits
-    user_id: str
-    label: str
-    created_ns: int
-    revoked: bool = False
-
-
-class IdentityStore(Protocol):
-    """Users and their API keys."""
-
-    async def add_user(self, user: UserRecord) -> None:
-        """Store a new user; raise Conflict when the username is taken."""
-        ...
-
-    async def get_user(self, user_id: str) -> UserRecord | None: ...
-
-    async def get_user_by_username(self, username: str) -> UserRecord | None: ...
-
-    async def add_api_key(self, key: ApiKeyRecord) -> None: ...
-
-    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None: ...
-
-    async def list_users(self) -> list[UserRecord]: ...
+# -- Identity (defined in identity/ports.py; re-exported for the service layer) -----------------

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, insert, select
 
-from tradehall.adapters.sql import SqlDatabase
+from tradehall.adapters.sql import SqlDatabase, schema
 from tradehall.adapters.sql import tables as t
 from tradehall.kernel.ids import AccountId, AssetCode
 from tradehall.service.messages import BalanceSnapshot, EventBatch
@@ -18,7 +18,7 @@ from tradehall.service.messages import BalanceSnapshot, EventBatch
 
 def _diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return list(compare_metadata(context, t.metadata))
+    return list(compare_metadata(context, schema.metadata))
 
 
 async def test_migrations_when_applied_schema_equals_tables(database: SqlDatabase) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tradehall.adapters.sql import schema as schema
 from tradehall.adapters.sql import tables as t
 from tradehall.adapters.sql.connect import create_engines, migrate
 from tradehall.adapters.sql.identity import SqlIdentityStore
@@ -55,6 +56,11 @@ class SqlDatabase:
     def projected_seq(self) -> int:
         """The last seq in the projections when the database was opened."""
         return self._projected_at_open
+
+    @property
+    def writer(self) -> AsyncEngine:
+        """The engine to write with (on SQLite one connection, so writers never race)."""
+        return self._writer
 
     @property
     def dialect(self) -> str:

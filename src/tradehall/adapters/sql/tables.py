@@ -169,6 +169,13 @@ users = Table(
     Column("account", String(64), nullable=False),
     Column("roles", JSON, nullable=False),
     Column("created_ns", BigInteger, nullable=False),
+    Column("email", String(254), nullable=True, unique=True),
+    Column("email_verified", Boolean, nullable=False, server_default=text("false")),
+    Column("state", String(16), nullable=False, server_default="active"),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until_ns", BigInteger, nullable=True),
+    Column("mfa_enabled", Boolean, nullable=False, server_default=text("false")),
+    Column("password_changed_ns", BigInteger, nullable=True),
 )
 
 api_keys = Table(
@@ -179,4 +186,7 @@ api_keys = Table(
     Column("label", String(128), nullable=False),
     Column("created_ns", BigInteger, nullable=False),
     Column("revoked", Boolean, nullable=False),
+    Column("scopes", JSON, nullable=False, server_default='["read", "trade"]'),
+    Column("ip_allow", JSON, nullable=False, server_default="[]"),
+    Column("last_used_ns", BigInteger, nullable=True),
 )

@@ -14,6 +14,7 @@ from fastapi import Depends, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
+from tradehall.identity.context import RequestContext
 from tradehall.kernel.errors import Unauthorized
 from tradehall.service.auth import Principal, require_role
 
@@ -34,6 +35,16 @@ async def get_platform(conn: HTTPConnection) -> Platform:
 
 
 PlatformDep = Annotated["Platform", Depends(get_platform)]
+
+
+def request_context(conn: HTTPConnection) -> RequestContext:
+    """Where the request came from (uvicorn resolves trusted proxies' forwarded headers)."""
+    client = conn.client
+    return RequestContext(ip=client.host if client else "",
+                          user_agent=conn.headers.get("user-agent", "")[:512])
+
+
+ContextDep = Annotated[RequestContext, Depends(request_context)]
 
 
 async def authenticate(platform: Platform, headers: Mapping[str, str]) -> Principal:

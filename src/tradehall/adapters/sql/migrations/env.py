@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from tradehall.adapters.sql.tables import metadata
+from tradehall.adapters.sql.schema import metadata
 
 
 def _run(connection: Connection) -> None:

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from tradehall.adapters.crypto.local_keys import LocalKeyFile
 from tradehall.adapters.inproc.bus import InprocEventBus
 from tradehall.adapters.sql import SqlDatabase
 from tradehall.compliance.audit import AuditLog, MemoryAuditLog
+from tradehall.compliance.keys import KeyProvider
 from tradehall.config import Settings
 from tradehall.entrypoints.api.ws.alpaca_stream import AlpacaTradeUpdates
 from tradehall.entrypoints.api.ws.feed import MarketDataFeed
@@ -69,6 +71,7 @@ class Platform:
     db: SqlDatabase
     trading: TradingService
     auth: AuthService
+    keys_provider: KeyProvider
     components: list[Component] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _started: bool = False
@@ -135,6 +138,9 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
                                              max_batch=settings.max_batch),
                           clock, lambda batch: holder[0].publish(batch))
     # -- Identity (one block per part) -----------------------------------------------------------
+    # Master keys: sessions, 2FA and API-key helpers seal their secrets with `keys_provider`.
+    keys_provider: KeyProvider = LocalKeyFile.open(settings.master_key_path(),
+                                                   create=settings.may_create_master_key())
     audit: AuditLog = MemoryAuditLog(clock.now_ns)
     users = UserService(db.identity, clock, audit)
     mfa = TotpService()
@@ -143,7 +149,7 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     # -- end of identity --------------------------------------------------------------------------
     platform = Platform(settings=settings, clock=clock, bus=bus, engine=engine,
                         refdata=refdata, db=db, trading=TradingService(engine, refdata),
-                        auth=auth)
+                        auth=auth, keys_provider=keys_provider)
     holder.append(platform)
     # -- Components (one block per component; attach order = list order) ----------------------
     platform.components.append(MarketDataFeed(MarketDataHub(MarketDataConfig(

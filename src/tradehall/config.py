@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     """HMAC key of access tokens; generated into the data directory when unset."""
     access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
+    master_key_file: Path | None = None
+    """Key file of the local master keys (sealed secrets, KYC documents); in the data
+    directory when unset."""
+    master_key_create: bool = False
+    """Create the master key file when it is missing. Development always may; production
+    refuses to start without the file unless this is set (a new key orphans old data)."""
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
@@ -45,6 +51,14 @@ class Settings(BaseSettings):
                 raise ValueError("TRADEHALL_JWT_SECRET must be set to a random value of at "
                                  "least 32 characters in production")
         return self
+
+    def master_key_path(self) -> Path:
+        """Where the local master key file is."""
+        return self.master_key_file or self.data_dir / "master-keys.json"
+
+    def may_create_master_key(self) -> bool:
+        """Whether a missing master key file may be generated."""
+        return self.environment != "production" or self.master_key_create
 
     def sql_url(self) -> str:
         """The read models' database URL (async driver)."""

@@ -6,6 +6,7 @@
 - `Conflict`: the request clashes with current state (duplicate id with other content).
 - `Unauthorized`: no valid credentials were presented (answer 401).
 - `Forbidden`: the credentials are valid but do not allow this (answer 403).
+- `TooManyRequests`: too many attempts; retry after `retry_after_s` seconds (answer 429).
 - `TemporaryError`: retry with backoff.
 - `InvariantViolation`: a bug or corrupted state; crash, never caught below the process top.
 
@@ -68,6 +69,16 @@ class Forbidden(TradehallError):
     """The caller is known but may not do this."""
 
     code = "forbidden"
+
+
+class TooManyRequests(TradehallError):
+    """Too many attempts in too short a time; retry after `retry_after_s` seconds."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 class TemporaryError(TradehallError):

@@ -4,8 +4,8 @@ Every error leaves as `{"code": "snake_case", "message": "...", "field": "..." |
 `kernel/errors.py` names errors for the caller's reaction; this module alone turns them into
 statuses: bad input and business refusals 422 (insufficient funds 403, as Alpaca answers),
 unknown or foreign objects 404, conflicts 409, missing credentials 401, missing rights 403,
-an unavailable engine 503 with Retry-After. An unexpected exception is logged and answers 500
-without details; bad input never reaches that branch.
+too many attempts 429 and an unavailable engine 503, both with Retry-After. An unexpected
+exception is logged and answers 500 without details; bad input never reaches that branch.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from tradehall.kernel.errors import (
     NotFound,
     Rejected,
     TemporaryError,
+    TooManyRequests,
     TradehallError,
     Unauthorized,
 )
@@ -39,7 +40,7 @@ RETRY_AFTER_S = 1
 _STATUS_BY_CODE = {"insufficient_funds": 403}
 _STATUS_BY_CLASS: tuple[tuple[type[TradehallError], int], ...] = (
     (Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
-    (TemporaryError, 503), (Rejected, 422),
+    (TooManyRequests, 429), (TemporaryError, 503), (Rejected, 422),
 )
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
@@ -101,6 +102,8 @@ def install(app: FastAPI) -> None:
             _log.error("unexpected domain error: %s", exc)
             return error_response(500, "internal_error", "internal error")
         headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         field = exc.field if isinstance(exc, InvalidInput) else None
         return error_response(status, exc.code, exc.message, field, headers)
 

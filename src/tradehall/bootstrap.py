@@ -22,7 +22,8 @@ from typing import Protocol
 from tradehall.adapters.crypto.local_keys import LocalKeyFile
 from tradehall.adapters.inproc.bus import InprocEventBus
 from tradehall.adapters.sql import SqlDatabase
-from tradehall.compliance.audit import AuditLog, MemoryAuditLog
+from tradehall.adapters.sql.audit import SqlAuditLog
+from tradehall.compliance.audit import AuditLog, AuditTrail
 from tradehall.compliance.keys import KeyProvider
 from tradehall.config import Settings
 from tradehall.entrypoints.api.ws.alpaca_stream import AlpacaTradeUpdates
@@ -72,6 +73,7 @@ class Platform:
     trading: TradingService
     auth: AuthService
     keys_provider: KeyProvider
+    audit_trail: AuditTrail
     components: list[Component] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _started: bool = False
@@ -141,7 +143,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     # Master keys: sessions, 2FA and API-key helpers seal their secrets with `keys_provider`.
     keys_provider: KeyProvider = LocalKeyFile.open(settings.master_key_path(),
                                                    create=settings.may_create_master_key())
-    audit: AuditLog = MemoryAuditLog(clock.now_ns)
+    # The audit trail: a hash chain in SQL (`platform.audit_trail` searches and verifies it).
+    audit: AuditTrail = SqlAuditLog(db.engine, db.writer, clock.now_ns)
     users = UserService(db.identity, clock, audit)
     mfa = TotpService()
     auth = AuthService(db.identity, clock, _jwt_secret(settings), settings.access_token_ttl_s,
@@ -149,7 +152,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     # -- end of identity --------------------------------------------------------------------------
     platform = Platform(settings=settings, clock=clock, bus=bus, engine=engine,
                         refdata=refdata, db=db, trading=TradingService(engine, refdata),
-                        auth=auth, keys_provider=keys_provider)
+                        auth=auth, keys_provider=keys_provider,
+                        audit_trail=audit)
     holder.append(platform)
     # -- Components (one block per component; attach order = list order) ----------------------
     platform.components.append(MarketDataFeed(MarketDataHub(MarketDataConfig(

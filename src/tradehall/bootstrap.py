@@ -13,29 +13,60 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from tradehall.adapters.crypto.local_keys import LocalKeyFile
+from tradehall.adapters.files.blobs import FileBlobStore
+from tradehall.adapters.http.oidc import OidcConfig, OidcKeySet
 from tradehall.adapters.inproc.bus import InprocEventBus
+from tradehall.adapters.redis.ratelimit import (
+    RedisClientLifetime,
+    RedisNonceStore,
+    RedisRateLimiter,
+)
+from tradehall.adapters.redis.ratelimit import connect as connect_redis
 from tradehall.adapters.sql import SqlDatabase
+from tradehall.adapters.sql.accounts import SqlAccountStore, SqlMailOutbox, SqlMfaStore
 from tradehall.adapters.sql.audit import SqlAuditLog
+from tradehall.adapters.sql.external import SqlExternalLinkStore
+from tradehall.adapters.sql.kyc import SqlKycDocumentStore
+from tradehall.adapters.sql.sessions import SqlAlertStore, SqlSessionStore, SqlSigningKeyStore
 from tradehall.compliance.audit import AuditLog, AuditTrail
 from tradehall.compliance.keys import KeyProvider
+from tradehall.compliance.vault import DocumentVault
 from tradehall.config import Settings
 from tradehall.entrypoints.api.ws.alpaca_stream import AlpacaTradeUpdates
 from tradehall.entrypoints.api.ws.feed import MarketDataFeed
 from tradehall.entrypoints.demo.setup import DemoComponent
 from tradehall.entrypoints.workers.engine_host import EngineHostConfig
 from tradehall.entrypoints.workers.engine_thread import EngineThread, EngineThreadConfig
-from tradehall.identity.mfa import TotpService
-from tradehall.identity.users import UserService
-from tradehall.kernel.clock import Clock, LiveClock
+from tradehall.entrypoints.workers.session_upkeep import SessionUpkeep
+from tradehall.identity.alerts import AlertService
+from tradehall.identity.apikeys import ApiKeyConfig, ApiKeyService
+from tradehall.identity.external import ExternalConfig, ExternalIdentity
+from tradehall.identity.mfa import MfaConfig, TotpService
+from tradehall.identity.ratelimit import (
+    MemoryRateLimiter,
+    RateLimitConfig,
+    RateLimiter,
+    RateLimits,
+    RateRule,
+)
+from tradehall.identity.sessions import SessionConfig, SessionService
+from tradehall.identity.signing import (
+    MemoryNonceStore,
+    NonceStore,
+    SignedRequestVerifier,
+    SigningConfig,
+)
+from tradehall.identity.throttle import LoginThrottle, MemoryFailureCounter, ThrottleConfig
+from tradehall.identity.tokens import TokenConfig, TokenService
+from tradehall.identity.users import AccountsConfig, UserService
+from tradehall.kernel.clock import NANOS_PER_SECOND, Clock, LiveClock
 from tradehall.marketdata.hub import MarketDataConfig, MarketDataHub
 from tradehall.service.auth import AuthService
+from tradehall.service.kyc import KycService
 from tradehall.service.messages import EventBatch
 from tradehall.service.ports import IdentityStore, ReadModel
 from tradehall.service.refdata import ReferenceData
@@ -74,6 +105,7 @@ class Platform:
     auth: AuthService
     keys_provider: KeyProvider
     audit_trail: AuditTrail
+    kyc: KycService
     components: list[Component] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _started: bool = False
@@ -145,33 +177,95 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
                                                    create=settings.may_create_master_key())
     # The audit trail: a hash chain in SQL (`platform.audit_trail` searches and verifies it).
     audit: AuditTrail = SqlAuditLog(db.engine, db.writer, clock.now_ns)
-    users = UserService(db.identity, clock, audit)
-    mfa = TotpService()
-    auth = AuthService(db.identity, clock, _jwt_secret(settings), settings.access_token_ttl_s,
-                       audit=audit, users=users, mfa=mfa)
+    # Accounts, 2FA, login throttling: tokens and TOTP secrets in SQL, mail to the outbox.
+    accounts = SqlAccountStore(db.engine, db.writer)
+    mfa = TotpService(SqlMfaStore(db.engine, db.writer), accounts, keys_provider, clock, audit,
+                      MfaConfig(required_for=frozenset(
+                          {"withdrawal"} if settings.require_mfa_for_withdrawals else ())))
+    throttle = LoginThrottle(MemoryFailureCounter(), clock, ThrottleConfig(
+        free_failures=settings.login_free_failures,
+        lockout_failures=settings.login_lockout_failures,
+        lockout_ns=settings.login_lockout_s * NANOS_PER_SECOND))
+    users = UserService(db.identity, clock, audit, accounts=accounts,
+                        mailer=SqlMailOutbox(db.engine, db.writer, clock=clock),
+                        throttle=throttle, mfa=mfa, config=AccountsConfig(
+                            email_token_ttl_ns=settings.email_token_ttl_s * NANOS_PER_SECOND,
+                            reset_token_ttl_ns=settings.password_reset_ttl_s * NANOS_PER_SECOND))
+    # Sessions and tokens: RS256 key ring (private keys sealed), sessions, devices, alerts.
+    tokens = TokenService(SqlSigningKeyStore(db.engine, db.writer), clock, audit, TokenConfig(
+        issuer=settings.token_issuer, audience=settings.token_audience,
+        access_ttl_s=settings.access_token_ttl_s,
+        rotation_age_s=settings.signing_key_rotation_age_s), provider=keys_provider)
+    await tokens.load()
+    alerts = AlertService(SqlAlertStore(db.engine, db.writer), clock)
+    sessions = SessionService(SqlSessionStore(db.engine, db.writer), clock, audit, alerts,
+                              SessionConfig(refresh_ttl_s=settings.refresh_token_ttl_s,
+                                            access_ttl_s=settings.access_token_ttl_s))
+    await sessions.load()
+    # API keys, signed requests, rate limits: in process, or shared through Redis.
+    keys, signing, limits, redis_lifetime = _api_key_parts(settings, db, clock, audit,
+                                                           keys_provider)
+    auth = AuthService(db.identity, clock, audit=audit, users=users, mfa=mfa, tokens=tokens,
+                       sessions=sessions, alerts=alerts, keys=keys, signing=signing,
+                       limits=limits)
+    # External identity provider: its tokens authenticate like ours (None when not configured).
+    auth.external = _external_identity(settings, db, users, clock, audit)
     # -- end of identity --------------------------------------------------------------------------
+    # -- Compliance: the KYC vault (ciphertext files under the data dir, metadata in SQL) --
+    kyc = KycService(SqlKycDocumentStore(db.engine, db.writer), FileBlobStore(data_dir / "kyc"),
+                     DocumentVault(keys_provider), audit, clock)
     platform = Platform(settings=settings, clock=clock, bus=bus, engine=engine,
                         refdata=refdata, db=db, trading=TradingService(engine, refdata),
                         auth=auth, keys_provider=keys_provider,
-                        audit_trail=audit)
+                        audit_trail=audit, kyc=kyc)
     holder.append(platform)
     # -- Components (one block per component; attach order = list order) ----------------------
+    if redis_lifetime is not None:
+        platform.components.append(redis_lifetime)
     platform.components.append(MarketDataFeed(MarketDataHub(MarketDataConfig(
         book_depth=settings.book_depth))))
     if settings.demo:
         platform.components.append(DemoComponent())
     platform.components.append(AlpacaTradeUpdates())
+    platform.components.append(SessionUpkeep(settings.session_upkeep_interval_s))
     # -- end of components ------------------------------------------------------------------------
     return platform
 
 
-def _jwt_secret(settings: Settings) -> bytes:
-    if settings.jwt_secret is not None:
-        return settings.jwt_secret.get_secret_value().encode()
-    path = Path(settings.data_dir) / "jwt-secret"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
-    return path.read_text().strip().encode()
+def _external_identity(settings: Settings, db: SqlDatabase, users: UserService, clock: Clock,
+                       audit: AuditLog) -> ExternalIdentity | None:
+    if settings.oidc_issuer is None or settings.oidc_audience is None:
+        return None
+    keys = OidcKeySet(OidcConfig(issuer=settings.oidc_issuer,
+                                 discovery_url=settings.oidc_discovery_url,
+                                 jwks_url=settings.oidc_jwks_url,
+                                 cache_s=settings.oidc_jwks_cache_s,
+                                 min_refresh_s=settings.oidc_jwks_min_refresh_s), clock)
+    config = ExternalConfig(issuer=settings.oidc_issuer, audience=settings.oidc_audience,
+                            username_claim=settings.oidc_username_claim,
+                            roles_claim=settings.oidc_roles_claim,
+                            default_roles=(settings.oidc_default_role,),
+                            auto_provision=settings.oidc_auto_provision)
+    return ExternalIdentity(config, keys, SqlExternalLinkStore(db.engine, db.writer), users,
+                            db.identity, clock, audit)
 
+
+def _api_key_parts(settings: Settings, db: SqlDatabase, clock: Clock, audit: AuditLog,
+                   provider: KeyProvider) -> tuple[ApiKeyService, SignedRequestVerifier,
+                                                   RateLimits, RedisClientLifetime | None]:
+    keys = ApiKeyService(db.identity, clock, audit, provider,
+                         ApiKeyConfig(cache_ttl_s=settings.api_key_cache_ttl_s))
+    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    limiter: RateLimiter = MemoryRateLimiter(clock) if redis is None else RedisRateLimiter(redis)
+    nonces: NonceStore = MemoryNonceStore(clock) if redis is None else RedisNonceStore(redis)
+    signing = SignedRequestVerifier(keys, nonces, clock,
+                                    SigningConfig(window_s=settings.signed_request_window_s))
+
+    def rule(per_s: int, burst: int) -> RateRule | None:
+        return RateRule(per_s, burst) if per_s else None
+
+    limits = RateLimits(limiter, RateLimitConfig(
+        per_ip=rule(settings.rate_limit_ip_per_s, settings.rate_limit_ip_burst),
+        per_key=rule(settings.rate_limit_key_per_s, settings.rate_limit_key_burst),
+        per_user=rule(settings.rate_limit_user_per_s, settings.rate_limit_user_burst)))
+    return keys, signing, limits, None if redis is None else RedisClientLifetime(redis)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev", "development"}
@@ -33,23 +33,85 @@ class Settings(BaseSettings):
     book_depth: int = Field(default=50, ge=1, le=1000)
     max_batch: int = Field(default=1024, ge=1, le=65536)
     snapshot_every: int = Field(default=200_000, ge=0)
-    jwt_secret: SecretStr | None = None
-    """HMAC key of access tokens; generated into the data directory when unset."""
+    # -- Sessions and tokens (RS256 access tokens, refresh-token families, key ring) --
     access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_s: int = Field(default=14 * 86_400, ge=300, le=365 * 86_400)
+    """A session ends when its refresh token is not used for this long."""
+    signing_key_rotation_age_s: int = Field(default=30 * 86_400, ge=0)
+    """Rotate the access-token signing key once it is this old (0: only `tradehall keys
+    rotate`); retired keys verify until every token they signed has expired."""
+    token_issuer: str = Field(default="tradehall", min_length=1, max_length=200)
+    token_audience: str = Field(default="tradehall-api", min_length=1, max_length=200)
+    session_upkeep_interval_s: int = Field(default=60, ge=1, le=3_600)
+    """How often the key ring and the revoked sessions are re-read (rotations and revocations
+    made by other processes or the CLI reach this one within it)."""
     master_key_file: Path | None = None
     """Key file of the local master keys (sealed secrets, KYC documents); in the data
     directory when unset."""
     master_key_create: bool = False
     """Create the master key file when it is missing. Development always may; production
     refuses to start without the file unless this is set (a new key orphans old data)."""
+    # -- Accounts, 2FA, login throttling --
+    require_mfa_for_withdrawals: bool = False
+    """Refuse withdrawals of users without 2FA (with 2FA, a withdrawal always needs a code)."""
+    email_token_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    password_reset_ttl_s: int = Field(default=3_600, ge=60, le=86_400)
+    login_free_failures: int = Field(default=3, ge=1, le=100)
+    """Failed logins of a username before each further attempt must wait (1 s, doubling)."""
+    login_lockout_failures: int = Field(default=10, ge=2, le=1_000)
+    """Failed logins of a username that lock it for `login_lockout_s`."""
+    login_lockout_s: int = Field(default=900, ge=1, le=86_400)
+    # -- External identity provider (OpenID Connect); off while oidc_issuer is unset --
+    oidc_issuer: str | None = None
+    """The provider's issuer (`iss`); its tokens are accepted as bearer tokens."""
+    oidc_audience: str | None = None
+    """The `aud` its tokens must carry (tradehall's client id at the provider)."""
+    oidc_discovery_url: str | None = None
+    """The provider's `/.well-known/openid-configuration` (or give oidc_jwks_url)."""
+    oidc_jwks_url: str | None = None
+    oidc_username_claim: str = "preferred_username"
+    oidc_roles_claim: str | None = None
+    """A claim listing tradehall role names; unset keeps the roles stored on the user."""
+    oidc_default_role: str = "trader"
+    oidc_auto_provision: bool = False
+    """Create a user and engine account on a provider user's first login."""
+    oidc_jwks_cache_s: int = Field(default=300, ge=1, le=86_400)
+    oidc_jwks_min_refresh_s: int = Field(default=10, ge=0, le=3600)
+    """A token with an unknown key id refetches the keys at most this often."""
+    # -- API keys, signed requests, rate limits, HTTP hardening --
+    redis_url: str | None = None
+    """Redis for state shared by API processes (rate limits, nonces); in-process when unset."""
+    signed_request_window_s: int = Field(default=30, ge=1, le=600)
+    """How far a signed request's timestamp may be from the server's clock, either way."""
+    api_key_cache_ttl_s: int = Field(default=30, ge=0, le=3600)
+    """How long a checked API key is trusted before it is re-read (other processes' changes)."""
+    rate_limit_ip_per_s: int = Field(default=500, ge=0)
+    """Requests a second per client address (0: no limit); bursts up to the burst below."""
+    rate_limit_ip_burst: int = Field(default=1000, ge=1)
+    rate_limit_key_per_s: int = Field(default=200, ge=0)
+    rate_limit_key_burst: int = Field(default=400, ge=1)
+    rate_limit_user_per_s: int = Field(default=400, ge=0)
+    rate_limit_user_burst: int = Field(default=800, ge=1)
+    cors_allow_origins: list[str] = Field(default_factory=list)
+    """Origins allowed to call the API from a browser (JSON list); none by default."""
+    cors_allow_credentials: bool = False
+    frame_ancestors: list[str] = Field(default_factory=list)
+    """Origins that may frame tradehall's pages (CSP frame-ancestors); none by default."""
+    hsts_max_age_s: int = Field(default=0, ge=0)
+    """Send Strict-Transport-Security with this max-age (set it when served over HTTPS)."""
+    max_json_depth: int = Field(default=32, ge=2, le=512)
 
     @model_validator(mode="after")
-    def _refuse_placeholders(self) -> Settings:
-        if self.environment == "production":
-            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
-            if secret.lower() in _PLACEHOLDERS or len(secret) < 32:
-                raise ValueError("TRADEHALL_JWT_SECRET must be set to a random value of at "
-                                 "least 32 characters in production")
+    def _check_oidc(self) -> Settings:
+        if self.oidc_issuer is None:
+            return self
+        if not self.oidc_audience:
+            raise ValueError("TRADEHALL_OIDC_AUDIENCE must be set with TRADEHALL_OIDC_ISSUER")
+        urls = [u for u in (self.oidc_discovery_url, self.oidc_jwks_url) if u]
+        if not urls:
+            raise ValueError("set TRADEHALL_OIDC_DISCOVERY_URL or TRADEHALL_OIDC_JWKS_URL")
+        if self.environment == "production" and not all(u.startswith("https://") for u in urls):
+            raise ValueError("the identity provider's URLs must use https in production")
         return self
 
     def master_key_path(self) -> Path:

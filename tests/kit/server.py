@@ -27,6 +27,8 @@ from tests.kit.market import ASSETS, INSTRUMENTS
 from tradehall.bootstrap import Platform, build
 from tradehall.config import Settings
 from tradehall.entrypoints.api.app import create_app
+from tradehall.identity.principal import SCOPES
+from tradehall.kernel.clock import Clock
 from tradehall.kernel.ids import AssetCode
 from tradehall.service.auth import ApiKeyPair
 from tradehall.service.ports import UserRecord
@@ -68,7 +70,7 @@ class RunningServer:
         """Create a user with an API key and deposit funds (default: plenty of every asset)."""
         auth = self.platform.auth
         user = await auth.create_user(username, password, tuple(roles))
-        key = await auth.create_api_key(user, "test")
+        key = await auth.create_api_key(user, "test", scopes=SCOPES)
         funds = deposits if deposits is not None else {
             "USD": "10000000", "BTC": "100", "ETH": "1000", "EUR": "1000000", "AAPL": "10000"}
         last = None
@@ -88,12 +90,15 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def running_platform(data_dir: Path, *, database_url: str | None = None,
-                           market: bool = True, fsync: bool = False) -> AsyncIterator[
-                               RunningServer]:
-    """Run a platform with uvicorn on a free loopback port until the block ends."""
+                           market: bool = True, fsync: bool = False,
+                           clock: Clock | None = None,
+                           **overrides: Any) -> AsyncIterator[RunningServer]:
+    """Run a platform with uvicorn on a free loopback port until the block ends (`overrides`
+    are more `Settings` fields, such as the external identity provider's; `clock` replaces
+    the live clock, e.g. a `ShiftedClock` that tests move forward)."""
     settings = Settings(data_dir=data_dir, database_url=database_url, demo=False, fsync=fsync,
-                        host="127.0.0.1", port=free_port())
-    platform = await build(settings)
+                        host="127.0.0.1", port=free_port(), **overrides)
+    platform = await build(settings, clock=clock)
     app = create_app(platform, manage=True)
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
                             lifespan="on", access_log=False)

@@ -14,23 +14,33 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 import tradehall
-from tradehall.entrypoints.api import errors
+from tradehall.config import Settings
+from tradehall.entrypoints.api import errors, permissions, security
 from tradehall.entrypoints.api.routers import (
+    account,
+    admin_users,
+    alerts,
     alpaca_account,
     alpaca_assets,
     alpaca_orders,
     alpaca_positions,
+    api_keys,
+    audit,
     auth,
+    auth_external,
     health,
+    kyc,
     marketdata,
     native_funds,
     native_instruments,
     native_orders,
     native_positions,
     udf,
+    wellknown,
 )
 from tradehall.entrypoints.api.ws import alpaca_stream
 from tradehall.entrypoints.api.ws import endpoint as ws_endpoint
+from tradehall.entrypoints.web import router as web
 
 if TYPE_CHECKING:
     from tradehall.bootstrap import Platform
@@ -54,21 +64,34 @@ def create_app(platform: Platform, *, manage: bool = False) -> FastAPI:
                               "(`/v1`), market data and WebSocket streams.")
     app.state.platform = platform
     errors.install(app)
-    app.add_middleware(errors.BodyLimit)
+    permissions.install(app)
+    app.add_middleware(errors.BodyLimit, overrides={kyc.UPLOAD_PATH: kyc.MAX_UPLOAD_BODY})
+    # Headers, CORS, per-IP limit, JSON depth (outside the body limit; the OpenAPI script
+    # builds the app without a platform).
+    security.install(app, platform.settings if platform is not None else Settings())
     # -- Routers (one line per router; keep sorted by module) ----------------------------------
+    app.include_router(account.router)
+    app.include_router(admin_users.router)
+    app.include_router(alerts.router)
     app.include_router(alpaca_account.router)
     app.include_router(alpaca_assets.router)
     app.include_router(alpaca_orders.router)
     app.include_router(alpaca_positions.router)
     app.include_router(alpaca_stream.router)
+    app.include_router(api_keys.router)
+    app.include_router(audit.router)
     app.include_router(auth.router)
+    app.include_router(auth_external.router)
     app.include_router(health.router)
+    app.include_router(kyc.router)
     app.include_router(marketdata.router)
     app.include_router(native_funds.router)
     app.include_router(native_instruments.router)
     app.include_router(native_orders.router)
     app.include_router(native_positions.router)
     app.include_router(udf.router)
+    app.include_router(web.router)
+    app.include_router(wellknown.router)
     app.include_router(ws_endpoint.router)
     # -- end of routers ---------------------------------------------------------------------------
     return app

@@ -3,7 +3,9 @@
 Money moves only through the trading use cases (`service/trading.py`), so the engine's ledger
 rules decide and its reason codes come back unchanged. A withdrawal may carry an
 `Idempotency-Key`: the first answer is kept (per account, in this process, bounded) and replayed
-for a retry with the same body; the same key with another body is refused.
+for a retry with the same body; the same key with another body is refused. A withdrawal is a
+step-up action: once the user has 2FA, it needs a code in the `X-Tradehall-OTP` header
+(`identity/mfa.py`), checked before anything else.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tradehall.entrypoints.api.deps import AdminDep, PlatformDep, PrincipalDep
 from tradehall.entrypoints.api.errors import ApiError, error_responses
 from tradehall.entrypoints.api.routers.native_common import caught_up, summaries_from_docstrings
 from tradehall.entrypoints.api.schemas import native as s
+from tradehall.identity.mfa import OTP_HEADER
 from tradehall.kernel.errors import InvalidInput, NotFound
 from tradehall.kernel.ids import AccountId
 from tradehall.trading import events as e
@@ -27,6 +30,8 @@ router = APIRouter(prefix="/v1", tags=["funds"])
 MAX_IDEMPOTENCY_KEYS = 10_000
 _KEY_HEADER = Header(alias="Idempotency-Key", max_length=128,
                      description="retry-safe key: the same key and body give the first answer")
+_OTP_HEADER = Header(alias=OTP_HEADER, max_length=64,
+                     description="2FA code (TOTP or recovery code), needed once 2FA is on")
 
 
 class IdempotencyCache:
@@ -94,8 +99,10 @@ async def list_balances(platform: PlatformDep, principal: PrincipalDep) -> s.Bal
 async def create_withdrawal(body: s.WithdrawalCreate, request: Request, platform: PlatformDep,
                             principal: PrincipalDep,
                             idempotency_key: Annotated[str | None, _KEY_HEADER] = None,
+                            otp: Annotated[str | None, _OTP_HEADER] = None,
                             ) -> s.TransferPublic | Response:
     """Withdraw from the caller's available balance (optional `Idempotency-Key`)."""
+    await platform.auth.mfa.require_step_up(principal.user_id, otp, action="withdrawal")
     if idempotency_key is None:
         ev = await platform.trading.withdraw(principal.account, body.asset, body.amount)
         await caught_up(platform)

@@ -1,0 +1,27 @@
+"""`ShiftedClock`: live time plus an offset that tests move forward (token expiry, lockouts,
+TOTP time steps) while the engine and the server keep running on a monotonic clock."""
+
+from __future__ import annotations
+
+from tradehall.kernel.clock import NANOS_PER_SECOND, LiveClock
+
+
+class ShiftedClock:
+    """The machine's clock, shifted forward by whatever `advance` added."""
+
+    def __init__(self) -> None:
+        self._live = LiveClock()
+        self._offset_ns = 0
+
+    def now_ns(self) -> int:
+        return self._live.now_ns() + self._offset_ns
+
+    def advance(self, seconds: float) -> None:
+        """Jump forward (never back) by some seconds."""
+        if seconds < 0:
+            raise ValueError("a clock never moves backwards")
+        self._offset_ns += int(seconds * NANOS_PER_SECOND)
+
+    def unix_s(self) -> int:
+        """Whole seconds since the epoch, for computing TOTP codes the server will accept."""
+        return self.now_ns() // NANOS_PER_SECOND

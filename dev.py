@@ -3,11 +3,14 @@
 
 Usage:
     python3 dev.py run [ARGS...]   set up .venv (and the mypyc-compiled engine core when a C
-                                   compiler is there), then run the platform: `tradehall
-                                   serve` with the live demo market (or `tradehall ARGS`)
-    python3 dev.py test [ARGS...]  set up .venv with the dev tools, then lint, type-check, test;
-                                   without ARGS also compile the engine core with mypyc and run
-                                   its tests again against the compiled modules
+                                   compiler is there), build the web app when its sources
+                                   changed, then run the platform: `tradehall serve` with the
+                                   live demo market (or `tradehall ARGS`)
+    python3 dev.py test [ARGS...]  set up .venv with the dev tools, build the web app when
+                                   stale, install Debian's chromium for the browser tests when
+                                   missing, then lint, type-check, test; without ARGS also
+                                   compile the engine core with mypyc and run its tests again
+                                   against the compiled modules
 
 Only the standard library is used here, so this works on a fresh machine with Python 3.11+.
 """
@@ -25,10 +28,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
+WEB = ROOT / "web"
+WEB_DIST = ROOT / "src" / "tradehall" / "entrypoints" / "web" / "dist"
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _python() -> str:
     return str(BIN / "python")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI") == "true"
 
 
 def _sh(*args: str) -> None:
@@ -50,8 +60,80 @@ def ensure_venv(extras: str) -> None:
     stamp.write_text(digest)
 
 
+def _web_digest() -> str:
+    """Hash of everything the web build reads: its sources, the lock and the API description."""
+    names = ["package.json", "package-lock.json", "index.html", "vite.config.ts",
+             "tsconfig.json", "openapi.json"]
+    files = [WEB / n for n in names]
+    files += sorted(p for p in (WEB / "src").rglob("*") if p.is_file() and p.name != "schema.d.ts")
+    digest = hashlib.sha256()
+    for path in files:
+        if path.exists():
+            digest.update(str(path.relative_to(WEB)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_web() -> int:
+    """Build web/ into the package's dist/ when its sources or the API changed (a stamp).
+
+    `npm ci` runs when node_modules is missing or older than package-lock.json.
+    """
+    if not (WEB / "package.json").exists():
+        return 0
+    npm = shutil.which("npm")
+    if npm is None:
+        print("no npm: the web app is not built (it needs node 20 and npm)", flush=True)
+        return 1 if _in_ci() else 0
+    openapi = [_python(), "-m", "tradehall.entrypoints.web.openapi", str(WEB / "openapi.json")]
+    code = _step(openapi)
+    if code != 0:
+        return code
+    digest = _web_digest()
+    stamp = WEB_DIST / ".build-stamp"
+    if stamp.exists() and stamp.read_text() == digest and (WEB_DIST / "index.html").exists():
+        return 0
+    lock = hashlib.sha256((WEB / "package-lock.json").read_bytes()).hexdigest()
+    installed = WEB / "node_modules" / ".installed-lock"
+    if not installed.exists() or installed.read_text() != lock:
+        code = _step([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB)
+        if code != 0:
+            return code
+        installed.write_text(lock)
+    code = _step([npm, "run", "build"], cwd=WEB)
+    if code == 0:
+        stamp.write_text(digest)
+    return code
+
+
+def ensure_chromium() -> int:
+    """Install Debian's chromium for the browser tests when it is missing (as root).
+
+    Under CI=true a missing browser fails the run; elsewhere the browser tests skip.
+    """
+    if CHROMIUM.exists():
+        return 0
+    apt = shutil.which("apt-get")
+    if apt is not None and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
+        if _step(install, env) != 0:
+            _step([apt, "update", "-q"], env)
+            _step(install, env)
+        if CHROMIUM.exists():
+            return 0
+    problem = (f"chromium is missing ({CHROMIUM}) and could not be installed: run "
+               "`apt-get install -y chromium` as root")
+    if _in_ci():
+        print(f"FAILED: {problem}", flush=True)
+        return 1
+    print(f"note: {problem}; the browser tests (tests/browser) are skipped", flush=True)
+    return 0
+
+
 def run(args: list[str]) -> int:
     ensure_venv("dev")
+    if build_web() != 0:
+        print("the web app did not build: serving the API without it", flush=True)
     cmd = [str(BIN / "tradehall"), *(args or ["serve"])]
     child = subprocess.Popen(cmd, cwd=ROOT, env=_compiled_env())
     while True:
@@ -79,6 +161,10 @@ def _compiled_env() -> dict[str, str] | None:
 
 def test(args: list[str]) -> int:
     ensure_venv("dev")
+    for prepare in (build_web, ensure_chromium):
+        code = prepare()
+        if code != 0:
+            return code
     steps = [
         [str(BIN / "ruff"), "check", "src", "tests", "bench", "dev.py"],
         [str(BIN / "mypy")],
@@ -94,10 +180,10 @@ def test(args: list[str]) -> int:
     return test_compiled()
 
 
-def _step(step: list[str], env: dict[str, str] | None = None) -> int:
+def _step(step: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> int:
     print("+", " ".join(Path(step[0]).name if i == 0 else a for i, a in enumerate(step)),
           flush=True)
-    code = subprocess.run(step, cwd=ROOT, check=False, env=env).returncode
+    code = subprocess.run(step, cwd=cwd, check=False, env=env).returncode
     if code != 0:
         print(f"FAILED: {Path(step[0]).name} exited with {code}", flush=True)
     return code

@@ -1,0 +1,53 @@
+"""Serve the built web app: `/` and `/app` redirect to `/app/`, files from `dist/`.
+
+Any path under `/app/` that is not a built file answers `index.html`, so the app's own routes
+survive a reload. Paths are resolved and must stay inside `dist/` (no traversal). Hashed assets
+are cached for a year; `index.html` is revalidated on every load so a rebuild shows at once.
+When the app was never built, `/app/` says how to build it instead of a bare 404.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+DIST = Path(__file__).resolve().parent / "dist"
+_NOT_BUILT = ("<!doctype html><title>tradehall</title><p>The web app is not built. "
+              "<code>python3 dev.py run</code> builds it (or <code>npm ci && npm run build"
+              "</code> in <code>web/</code>).</p>")
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    """Send a browser to the trading app."""
+    return RedirectResponse("/app/", status_code=307)
+
+
+@router.get("/app")
+async def app_without_slash() -> RedirectResponse:
+    """Relative asset URLs need the trailing slash."""
+    return RedirectResponse("/app/", status_code=307)
+
+
+@router.get("/app/{path:path}")
+async def app_file(path: str) -> Response:
+    """A built file, or the app's index.html for the app's own routes."""
+    return serve(DIST, path)
+
+
+def serve(dist: Path, path: str) -> Response:
+    """Answer one path under the app from a build folder."""
+    index = dist / "index.html"
+    if not index.is_file():
+        return HTMLResponse(_NOT_BUILT, status_code=503)
+    root = dist.resolve()
+    candidate = (root / path).resolve()
+    if path and candidate.is_file() and candidate.is_relative_to(root):
+        cache = ("public, max-age=31536000, immutable" if candidate.parent.name == "assets"
+                 else "no-cache")
+        return FileResponse(candidate, headers={"Cache-Control": cache})
+    return FileResponse(index, headers={"Cache-Control": "no-cache"})

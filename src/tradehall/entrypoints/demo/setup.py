@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from tradehall.entrypoints.demo import catalog, credentials
 from tradehall.entrypoints.demo.credentials import DemoCredential
 from tradehall.entrypoints.demo.makers import DemoMarket, DemoMarketConfig
+from tradehall.identity.principal import SCOPES
 from tradehall.kernel.clock import NANOS_PER_SECOND
 from tradehall.kernel.errors import TemporaryError, Unauthorized
 from tradehall.kernel.ids import AccountId, AssetCode, Symbol, random_token
@@ -121,7 +122,7 @@ async def _ensure_user(platform: Platform, username: str,
     if user is None:
         fresh = random_token(12)
         user = await auth.create_user(username, fresh, ("trader",))
-        key = await auth.create_api_key(user, "demo")
+        key = await auth.create_api_key(user, "demo", scopes=SCOPES)
         return DemoCredential(username=username, password=fresh, api_key_id=key.key_id,
                               api_secret_key=key.secret)
     if user.account != AccountId(username):
@@ -145,7 +146,7 @@ async def _ensure_user(platform: Platform, username: str,
                                   api_secret_key=entry.api_secret_key)
     # The file lost this user's key (or was removed): issue a new pair; a lost password
     # cannot be recovered, only hashed copies exist.
-    key = await auth.create_api_key(user, "demo")
+    key = await auth.create_api_key(user, "demo", scopes=SCOPES)
     if password is None:
         _log.warning("demo user %s: password unknown (credentials file was lost)", username)
     return DemoCredential(username=username, password=password, api_key_id=key.key_id,

@@ -6,7 +6,6 @@ import stat
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from tradehall.adapters.crypto.local_keys import LocalKeyFile
 from tradehall.compliance.keys import (
@@ -38,10 +37,8 @@ def test_key_file_when_missing_and_creation_not_allowed_refuses(tmp_path: Path) 
 
 
 def test_settings_in_production_do_not_allow_creating_a_master_key(tmp_path: Path) -> None:
-    secret = SecretStr("x" * 40)
-    production = Settings(environment="production", jwt_secret=secret, data_dir=tmp_path)
-    allowed = Settings(environment="production", jwt_secret=secret, data_dir=tmp_path,
-                       master_key_create=True)
+    production = Settings(environment="production", data_dir=tmp_path)
+    allowed = Settings(environment="production", data_dir=tmp_path, master_key_create=True)
 
     assert not production.may_create_master_key()
     assert allowed.may_create_master_key()

@@ -138,13 +138,20 @@ def install(app: FastAPI) -> None:
 class BodyLimit:
     """Refuse request bodies above a size with 413 before the route reads them."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES,
+                 overrides: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Exact paths with a limit of their own (uploads).
+        self.overrides = dict(overrides or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        limit = self.overrides.get(scope.get("path", ""), self.max_bytes)
+        if limit != self.max_bytes:
+            await BodyLimit(self.app, limit)(scope, receive, send)
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and (not value.isdigit()

@@ -1,0 +1,1 @@
+"""File adapters: stores that keep bytes in files under the data directory."""

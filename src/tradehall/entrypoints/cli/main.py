@@ -12,6 +12,7 @@ from tradehall.entrypoints.cli import (
     journal,
     replay,
     serve,
+    signing_keys,
     snapshot,
     users,
 )
@@ -29,6 +30,7 @@ app.command("snapshot")(snapshot.snapshot)
 app.add_typer(journal.app, name="journal")
 app.command("replay")(replay.replay)
 app.add_typer(engine.app, name="engine")
+app.add_typer(signing_keys.app, name="keys")
 app.command("demo")(demo.demo)
 app.command("bench", context_settings={"allow_extra_args": True,
                                        "ignore_unknown_options": True})(bench.bench)

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from tradehall.entrypoints.api.deps import (
+    authenticate_bearer,
+    authenticate_key_pair,
+    request_context,
+)
 from tradehall.entrypoints.api.routers import alpaca_mapping as m
+from tradehall.identity.context import RequestContext
 from tradehall.kernel.errors import TradehallError
 from tradehall.kernel.ids import AccountId, OrderId, Symbol, order_uuid
 from tradehall.service.auth import Principal
@@ -283,7 +289,8 @@ async def _receive(ws: WebSocket) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-async def _authenticate(platform: Platform, message: dict[str, Any] | None) -> Principal | None:
+async def _authenticate(platform: Platform, message: dict[str, Any] | None,
+                        ctx: RequestContext) -> Principal | None:
     if message is None or message.get("action") not in ("authenticate", "auth"):
         return None
     data = message.get("data")
@@ -292,9 +299,9 @@ async def _authenticate(platform: Platform, message: dict[str, Any] | None) -> P
     key_id, secret, token = data.get("key_id"), data.get("secret_key"), data.get("oauth_token")
     try:
         if isinstance(key_id, str) and isinstance(secret, str):
-            return await platform.auth.authenticate_api_key(key_id, secret)
+            return await authenticate_key_pair(platform, key_id, secret, ctx)
         if isinstance(token, str):
-            return platform.auth.authenticate_token(token)
+            return await authenticate_bearer(platform, token, ctx)
     except TradehallError:
         return None
     return None
@@ -307,7 +314,7 @@ async def trade_updates(ws: WebSocket) -> None:
     await ws.accept()
     try:
         first = await asyncio.wait_for(_receive(ws), AUTH_TIMEOUT_S)
-        principal = await _authenticate(platform, first)
+        principal = await _authenticate(platform, first, request_context(ws))
     except (TimeoutError, WebSocketDisconnect):
         with contextlib.suppress(Exception):
             await ws.close(_CLOSE_POLICY)

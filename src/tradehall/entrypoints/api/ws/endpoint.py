@@ -6,7 +6,8 @@ private channels before `auth`) get an `error` message with a precise code and t
 every `subscribe` answers `subscribed` followed by the channel's current state (a book
 snapshot, the ticker, the open candle, or the balances), so a client that reconnects, or that
 found a gap in a book's seq, simply subscribes again. Credentials go to `service/auth.py`
-untouched; headers at the handshake work as for REST.
+untouched, through the gateway's functions (`deps.py`) like REST; headers at the handshake
+work as for REST.
 """
 
 from __future__ import annotations
@@ -18,11 +19,17 @@ import msgspec
 from fastapi import APIRouter, WebSocket
 from starlette.datastructures import Headers
 
-from tradehall.entrypoints.api.deps import authenticate
+from tradehall.entrypoints.api.deps import (
+    authenticate,
+    authenticate_bearer,
+    authenticate_key_pair,
+    request_context,
+)
 from tradehall.entrypoints.api.ws import protocol as p
 from tradehall.entrypoints.api.ws.connection import Connection
 from tradehall.entrypoints.api.ws.feed import MarketDataFeed, market_data
 from tradehall.entrypoints.api.ws.render import timestamp
+from tradehall.identity.context import RequestContext
 from tradehall.kernel.errors import InvalidInput, NotFound, TradehallError, Unauthorized
 from tradehall.kernel.ids import account_uuid
 
@@ -45,7 +52,7 @@ async def stream(websocket: WebSocket) -> None:
     feed = market_data(platform)
     await websocket.accept()
     conn = Connection(websocket.send, feed.config, asyncio.get_running_loop().time())
-    session = _Session(platform, feed, conn)
+    session = _Session(platform, feed, conn, request_context(websocket))
     feed.register(conn)
     conn.start()
     receiver = asyncio.create_task(_receive(websocket, session, conn))
@@ -78,10 +85,12 @@ async def _receive(websocket: WebSocket, session: _Session, conn: Connection) ->
 class _Session:
     """The state of one connection's conversation."""
 
-    def __init__(self, platform: Platform, feed: MarketDataFeed, conn: Connection) -> None:
+    def __init__(self, platform: Platform, feed: MarketDataFeed, conn: Connection,
+                 ctx: RequestContext) -> None:
         self.platform = platform
         self.feed = feed
         self.conn = conn
+        self.ctx = ctx
 
     def send(self, message: p.ServerMessage) -> None:
         if not self.conn.push(p.encode(message)):
@@ -92,7 +101,7 @@ class _Session:
         if not names & set(headers.keys()):
             return
         try:
-            self.conn.principal = await authenticate(self.platform, headers)
+            self.conn.principal = await authenticate(self.platform, headers, self.ctx)
         except TradehallError as exc:
             self.send(p.Error(code=exc.code, message=exc.message))
 
@@ -187,13 +196,13 @@ class _Session:
         self.send(p.Unsubscribed(channels=message.channels, id=message.id))
 
     async def _auth(self, message: p.Auth) -> None:
-        auth = self.platform.auth
         if message.token is not None:
             if message.key_id is not None or message.secret_key is not None:
                 raise _BadMessage("invalid_message", "send a token or a key pair, not both")
-            principal = auth.authenticate_token(message.token)
+            principal = await authenticate_bearer(self.platform, message.token, self.ctx)
         elif message.key_id is not None and message.secret_key is not None:
-            principal = await auth.authenticate_api_key(message.key_id, message.secret_key)
+            principal = await authenticate_key_pair(self.platform, message.key_id,
+                                                    message.secret_key, self.ctx)
         else:
             raise Unauthorized("send key_id and secret_key, or token", code="missing_credentials")
         current = self.conn.principal

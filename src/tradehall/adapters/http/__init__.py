@@ -1,0 +1,1 @@
+"""Outbound HTTP adapters (httpx): identity provider discovery and keys."""

@@ -32,7 +32,7 @@ def rotate(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """Make a new signing key current; the old one verifies until its tokens expire."""
-    kid = run(lambda: _with_platform(data_dir, _rotate), data_dir)
+    kid = run(lambda: on_data_dir(data_dir, rotate_signing_key), data_dir)
     if as_json:
         typer.echo(json.dumps({"kid": kid}))
         return
@@ -45,7 +45,7 @@ def list_keys(
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
     """List the keys that verify access tokens now, the current one first."""
-    keys = run(lambda: _with_platform(data_dir, _jwks), data_dir)
+    keys = run(lambda: on_data_dir(data_dir, verifying_keys), data_dir)
     if as_json:
         typer.echo(json.dumps(keys))
         return
@@ -53,16 +53,19 @@ def list_keys(
         typer.echo(f"{key['kid']}  {key['alg']}{'  current' if i == 0 else ''}")
 
 
-async def _rotate(platform: Platform) -> str:
+async def rotate_signing_key(platform: Platform) -> str:
+    """Rotate the key ring of a built platform."""
     return await platform.auth.tokens.rotate(reason="cli")
 
 
-async def _jwks(platform: Platform) -> list[dict[str, Any]]:
+async def verifying_keys(platform: Platform) -> list[dict[str, Any]]:
+    """The kids and algorithms of the keys that verify tokens now."""
     keys: list[dict[str, Any]] = platform.auth.tokens.jwks()["keys"]
     return [{"kid": k["kid"], "alg": k["alg"]} for k in keys]
 
 
-async def _with_platform(data_dir: Path, job: Callable[[Platform], Awaitable[T]]) -> T:
+async def on_data_dir(data_dir: Path, job: Callable[[Platform], Awaitable[T]]) -> T:
+    """Build (not start) the platform of a data directory, run a job on it, close it."""
     from tradehall.bootstrap import build
     from tradehall.config import Settings
 

@@ -94,3 +94,12 @@ def test_rotate_by_another_process_is_seen_when_an_unknown_version_arrives(
 
     assert open_sealed(server, blob, b"a") == b"secret"
     assert LocalKeyFile.open(tmp_path / "keys.json", create=False).versions == (1, 2)
+
+
+def test_wrap_when_another_process_rotated_uses_the_new_version(tmp_path: Path) -> None:
+    server = LocalKeyFile.open(tmp_path / "keys.json", create=True)
+    LocalKeyFile.open(tmp_path / "keys.json", create=False).rotate()
+
+    wrapped = server.wrap(new_data_key(), b"a")
+
+    assert (wrapped.key_id, wrapped.version) == ("local-v2", 2)

@@ -3,9 +3,10 @@
 The file (mode 0600, JSON) keeps every master key version, so wraps made before a rotation
 still unwrap; the highest version is current. It is written atomically (a new 0600 file
 beside it, fsynced, then renamed over it) under an advisory lock, so a `rotate-key` run
-beside a live server cannot lose a version; a server that meets a version it does not hold
-re-reads the file once. The file is created only when the caller allows it: in production
-a missing file is an error, never a silent new key (that would orphan every wrapped secret).
+beside a live server cannot lose a version; a server re-reads the file when it meets a
+version it does not hold, and before wrapping when the file changed (so it wraps under the
+newest key). The file is created only when the caller allows it: in production a missing
+file is an error, never a silent new key (that would orphan every wrapped secret).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class LocalKeyFile:
         self._path = path
         self._keys = keys
         self._lock = threading.Lock()
+        self._stamp = _stamp(path)
 
     @classmethod
     def open(cls, path: Path, *, create: bool) -> LocalKeyFile:
@@ -78,6 +80,9 @@ class LocalKeyFile:
     def wrap(self, data_key: bytes, aad: bytes) -> WrappedKey:
         if len(data_key) != DATA_KEY_BYTES:
             raise ValueError("a data key is 32 bytes")
+        if _stamp(self._path) != self._stamp:
+            # Rotated by another process (`tradehall kyc rotate-key`): wrap under the new key.
+            self._reload()
         version = self.current_version
         key_id = f"{_PREFIX}{version}"
         nonce, ciphertext = encrypt(self._keys[version], data_key, _wrap_aad(key_id, aad))
@@ -101,11 +106,21 @@ class LocalKeyFile:
             keys[max(keys) + 1] = AESGCM.generate_key(bit_length=256)
             _write(self._path, keys)
             self._keys = keys
+            self._stamp = _stamp(self._path)
         return self.current_key_id
 
     def _reload(self) -> None:
         with self._lock, _file_lock(self._path):
             self._keys = _read(self._path)
+            self._stamp = _stamp(self._path)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return (0, 0)
+    return (info.st_mtime_ns, info.st_ino)
 
 
 def _wrap_aad(key_id: str, aad: bytes) -> bytes:

@@ -6,10 +6,12 @@ import typer
 
 from tradehall.entrypoints.cli import (
     accounts,
+    audit,
     bench,
     demo,
     engine,
     journal,
+    kyc,
     replay,
     serve,
     signing_keys,
@@ -31,6 +33,8 @@ app.add_typer(journal.app, name="journal")
 app.command("replay")(replay.replay)
 app.add_typer(engine.app, name="engine")
 app.add_typer(signing_keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
+app.add_typer(kyc.app, name="kyc")
 app.command("demo")(demo.demo)
 app.command("bench", context_settings={"allow_extra_args": True,
                                        "ignore_unknown_options": True})(bench.bench)

@@ -7,12 +7,15 @@ file of read models. Outside development, placeholder secrets are refused.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_ORIGIN = re.compile(r"'self'|https?://[A-Za-z0-9.*:\[\]-]+")
+"""An origin in an allow-list: scheme, host, optional port; nothing a header could break on."""
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev", "development"}
 
 
@@ -100,6 +103,16 @@ class Settings(BaseSettings):
     hsts_max_age_s: int = Field(default=0, ge=0)
     """Send Strict-Transport-Security with this max-age (set it when served over HTTPS)."""
     max_json_depth: int = Field(default=32, ge=2, le=512)
+
+    @model_validator(mode="after")
+    def _check_origins(self) -> Settings:
+        for name, origins in (("CORS_ALLOW_ORIGINS", self.cors_allow_origins),
+                              ("FRAME_ANCESTORS", self.frame_ancestors)):
+            for origin in origins:
+                if not _ORIGIN.fullmatch(origin):
+                    raise ValueError(f"TRADEHALL_{name}: {origin!r} is not 'self' or an "
+                                     "http(s) origin")
+        return self
 
     @model_validator(mode="after")
     def _check_oidc(self) -> Settings:

@@ -177,11 +177,10 @@ class JsonDepthLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                # The body limit answers (it sees the same bytes again and refuses them).
-                chunks.append(chunk)
-                message = {"type": "http.request", "body": b"".join(chunks),
-                           "more_body": message.get("more_body", False)}
-                await self.app(scope, _replay([message], receive), send)
+                # Answered here: FastAPI turns an error raised while it reads a body into 400.
+                response = error_response(413, "body_too_large", "request bodies are limited "
+                                          f"to {self.max_bytes} bytes")
+                await response(scope, receive, send)
                 return
             chunks.append(chunk)
         body = b"".join(chunks)

@@ -6,11 +6,14 @@ Keys are managed with a session login (a bearer access token), never with an API
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.kit.server import RunningServer, TestUser
+from tests.kit.accounts import bearer, totp_code
+from tests.kit.clocks import ShiftedClock
+from tests.kit.server import RunningServer, TestUser, running_platform
 
 ORDER = {"symbol": "BTC-USD", "side": "buy", "qty": "0.5", "price": "100.00"}
 
@@ -202,3 +205,33 @@ async def test_withdrawal_when_key_has_withdraw_scope_is_allowed(
 
     assert response.status_code == 201
     assert response.json()["available"] == "90.00"
+
+
+async def test_create_api_key_when_user_has_2fa_needs_the_step_up_code(
+        tmp_path: Path) -> None:
+    # Arrange
+    clock = ShiftedClock()
+    async with running_platform(tmp_path, clock=clock, market=False) as srv, \
+            httpx.AsyncClient(base_url=srv.base_url) as client:
+        bob = await srv.create_user("bob", deposits={})
+        login = await bearer(client, "bob", bob.password)
+        secret = (await client.post("/v1/account/2fa/enroll", headers=login)).json()["secret"]
+        confirmed = await client.post("/v1/account/2fa/confirm", headers=login,
+                                      json={"code": totp_code(secret, clock)})
+        assert confirmed.status_code == 200, confirmed.text
+        clock.advance(30)  # the confirming code's time step is spent
+        before = await key_ids(srv, bob)
+
+        # Act
+        missing = await create_key(client, login)
+        code = totp_code(secret, clock)
+        other = f"{(int(code) + 1) % 10**6:06d}"
+        wrong = await create_key(client, {**login, "X-Tradehall-OTP": other})
+        after_refusals = await key_ids(srv, bob)
+        created = await create_key(client, {**login, "X-Tradehall-OTP": code})
+
+    # Assert
+    assert (missing.status_code, missing.json()["code"]) == (401, "mfa_required")
+    assert (wrong.status_code, wrong.json()["code"]) == (401, "invalid_mfa_code")
+    assert after_refusals == before
+    assert created.status_code == 201, created.text

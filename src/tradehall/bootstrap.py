@@ -184,6 +184,7 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
                           {"withdrawal"} if settings.require_mfa_for_withdrawals else ())))
     throttle = LoginThrottle(MemoryFailureCounter(), clock, ThrottleConfig(
         free_failures=settings.login_free_failures,
+        ip_free_failures=settings.login_ip_free_failures,
         lockout_failures=settings.login_lockout_failures,
         lockout_ns=settings.login_lockout_s * NANOS_PER_SECOND))
     users = UserService(db.identity, clock, audit, accounts=accounts,

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     password_reset_ttl_s: int = Field(default=3_600, ge=60, le=86_400)
     login_free_failures: int = Field(default=3, ge=1, le=100)
     """Failed logins of a username before each further attempt must wait (1 s, doubling)."""
+    login_ip_free_failures: int = Field(default=20, ge=1, le=10_000)
+    """Failed logins from one address (any usernames) before its attempts must wait."""
     login_lockout_failures: int = Field(default=10, ge=2, le=1_000)
     """Failed logins of a username that lock it for `login_lockout_s`."""
     login_lockout_s: int = Field(default=900, ge=1, le=86_400)

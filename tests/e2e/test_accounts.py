@@ -406,3 +406,31 @@ async def test_admin_get_user_when_listed_shows_state_and_unknown_is_404(
     assert one.json()["state"] == "pending"
     assert one.json()["email"] == EMAIL
     assert (missing.status_code, missing.json()["code"]) == (404, "user_not_found")
+
+
+# -- Outbox CLI ---------------------------------------------------------------------------------
+
+
+async def test_users_outbox_cli_when_server_runs_shows_pending_mail_with_token(
+        server: RunningServer, client: httpx.AsyncClient) -> None:
+    # Arrange
+    import asyncio
+    import json
+
+    from tests.kit.serve_process import tradehall
+    assert (await _register(client)).status_code == 201
+    token = await mailed_token(server, EMAIL, "verify_email")
+    data_dir = str(server.platform.settings.data_dir)
+
+    # Act
+    shown = await asyncio.to_thread(tradehall, "users", "outbox", "--json", "--to", EMAIL,
+                                    "--data-dir", data_dir)
+    other = await asyncio.to_thread(tradehall, "users", "outbox", "--to", "x@example.com",
+                                    "--data-dir", data_dir)
+
+    # Assert
+    assert shown.returncode == 0, shown.stderr
+    mails = json.loads(shown.stdout)
+    assert [(m["kind"], m["to"]) for m in mails] == [("verify_email", EMAIL)]
+    assert f"Token: {token}" in mails[0]["body"]
+    assert (other.returncode, other.stdout.strip()) == (0, "no pending mail")

@@ -1,8 +1,9 @@
-"""`tradehall users`: create users (with an API key pair) and list them.
+"""`tradehall users`: create users (with an API key pair), list them, show the mail outbox.
 
 `create` works on a stopped data directory (it starts the platform for the job, see
-`offline.py`); `list` only reads the identity store, so it also works while a server runs.
-Secrets are printed once and never stored in clear.
+`offline.py`); `list` and `outbox` only read the database, so they also work while a server
+runs. Secrets are printed once and never stored in clear. `outbox` prints pending mails with
+their bodies (verification and reset tokens) and therefore works only in development.
 """
 
 from __future__ import annotations
@@ -13,14 +14,22 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tradehall.entrypoints.cli.offline import DEFAULT_DATA_DIR, DataDir, run, started_platform
+from tradehall.entrypoints.cli.offline import (
+    DEFAULT_DATA_DIR,
+    DataDir,
+    fail,
+    run,
+    started_platform,
+)
 from tradehall.kernel.clock import NANOS_PER_SECOND
 
 if TYPE_CHECKING:
+    from tradehall.config import Settings
+    from tradehall.identity.mail import OutboxEntry
     from tradehall.service.auth import ApiKeyPair
     from tradehall.service.ports import UserRecord
 
-app = typer.Typer(help="Create and list users.", no_args_is_help=True)
+app = typer.Typer(help="Create and list users; show the mail outbox.", no_args_is_help=True)
 
 
 @app.command("create")
@@ -86,3 +95,43 @@ async def _users(data_dir: Path) -> list[UserRecord]:
         return sorted(await platform.identity.list_users(), key=lambda u: u.username)
     finally:
         await platform.db.close()
+
+
+@app.command("outbox")
+def outbox(
+    to: Annotated[str | None, typer.Option("--to", help="Only mails to this address.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Show the mails waiting in the outbox (development only: they hold one-time tokens)."""
+    from tradehall.config import Settings
+
+    settings = Settings(data_dir=data_dir, demo=False)
+    if settings.environment != "development":
+        raise fail("the outbox holds one-time tokens and is shown only in development")
+    mails = run(lambda: _outbox(settings, to), data_dir)
+    if as_json:
+        typer.echo(json.dumps([{"mail_id": m.mail_id, "kind": m.message.kind,
+                                "to": m.message.to, "subject": m.message.subject,
+                                "body": m.message.body,
+                                "created_s": m.created_ns // NANOS_PER_SECOND} for m in mails]))
+        return
+    if not mails:
+        typer.echo("no pending mail")
+        return
+    for m in mails:
+        typer.echo(f"-- {m.message.kind} to {m.message.to}: {m.message.subject}")
+        typer.echo(m.message.body)
+
+
+async def _outbox(settings: Settings, to: str | None) -> list[OutboxEntry]:
+    from tradehall.adapters.sql import SqlDatabase
+    from tradehall.adapters.sql.accounts import SqlMailOutbox
+    from tradehall.kernel.clock import LiveClock
+
+    db = await SqlDatabase.open(settings.sql_url())
+    try:
+        box = SqlMailOutbox(db.engine, db.writer, clock=LiveClock())
+        return await box.pending(to=to.strip().lower() if to else None, limit=1000)
+    finally:
+        await db.close()

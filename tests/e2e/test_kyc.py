@@ -134,6 +134,8 @@ async def test_audit_when_compliance_searches_and_verifies_the_chain(
     entries = found.json()["entries"]
     assert [(e["action"], e["detail"]["kind"]) for e in entries] == [
         ("kyc.document_uploaded", "passport")]
+    assert entries[0]["time"].endswith("Z")
+    assert len(entries[0]["time"]) == len("2026-01-02T03:04:05.123456789Z")
     assert verified.json()["ok"] is True
     assert verified.json()["head_seq"] >= 1
     assert denied.status_code == 403

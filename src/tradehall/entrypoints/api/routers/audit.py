@@ -23,6 +23,7 @@ class AuditEntryPublic(BaseModel):
     seq: int
     ts_ns: int
     time: str
+    """RFC 3339 UTC with nanoseconds."""
     action: str
     actor: str | None
     target: str | None
@@ -86,9 +87,8 @@ def _ns(moment: datetime) -> int:
 
 def _public(entry: AuditEntry) -> AuditEntryPublic:
     seconds, nanos = divmod(entry.ts_ns, NANOS_PER_SECOND)
-    time = datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000)
-    return AuditEntryPublic(seq=entry.seq, ts_ns=entry.ts_ns,
-                            time=time.isoformat().replace("+00:00", "Z"), action=entry.action,
+    time = f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+    return AuditEntryPublic(seq=entry.seq, ts_ns=entry.ts_ns, time=time, action=entry.action,
                             actor=entry.actor, target=entry.target, ip=entry.ip,
                             user_agent=entry.user_agent, outcome=entry.outcome,
                             detail=entry.detail, prev_hash=entry.prev_hash, hash=entry.hash)

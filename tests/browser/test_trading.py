@@ -187,3 +187,25 @@ def test_ticket_when_server_refuses_shows_its_code_and_message(
     # Assert
     expect(page.get_by_test_id("server-error")).to_contain_text("price_out_of_band: ")
     assert _open_orders(demo) == before
+
+
+def test_session_when_page_reloads_stays_and_logout_ends_it(page: Page, demo: DemoServer) -> None:
+    # Arrange
+    log_in(page, demo)
+
+    # Act
+    page.reload()
+
+    # Assert: still logged in, without the refresh token ever in script-readable storage
+    page.get_by_test_id("open-orders").wait_for()
+    stored = page.evaluate("JSON.stringify(sessionStorage) + JSON.stringify(localStorage)")
+    assert "refresh" not in stored
+    assert page.evaluate("document.cookie") == ""
+
+    # Act
+    page.get_by_role("button", name="Log out").click()
+
+    # Assert
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    expect(page.get_by_test_id("open-orders")).to_have_count(0)
+    assert page.evaluate("sessionStorage.getItem('tradehall.session')") is None

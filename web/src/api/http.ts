@@ -47,7 +47,7 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   const data: unknown = text ? safeJson(text) : null;
   if (!response.ok) {
     const err = (data ?? {}) as Partial<ErrorBody>;
-    if (response.status === 401 && token && path !== "/v1/auth/login") onUnauthorized?.();
+    if (response.status === 401 && token && !path.startsWith("/v1/auth/")) onUnauthorized?.();
     throw new ApiError(
       response.status,
       err.code ?? `http_${response.status}`,

@@ -44,9 +44,10 @@ export class MarketSocket {
     this.ws = null;
   }
 
-  authenticate(token: string | null): void {
+  /** The token for this and every later connection; `now` authenticates the open one. */
+  authenticate(token: string | null, now = true): void {
     this.token = token;
-    if (token && this.state === "open") this.send({ type: "auth", token });
+    if (token && now && this.state === "open") this.send({ type: "auth", token });
   }
 
   subscribe(channels: string[]): void {

@@ -43,7 +43,7 @@ export interface BookView {
 }
 
 export const store = reactive({
-  session: null as Token | null,
+  session: null as Session | null,
   instruments: [] as Instrument[],
   tickers: {} as Record<string, Ticker>,
   symbol: "",
@@ -81,40 +81,95 @@ export function instrument(symbol = store.symbol): Instrument | undefined {
 }
 
 // -- Session ------------------------------------------------------------------------------
+// The access token lives in memory and in sessionStorage (short-lived; gone with the tab).
+// The refresh token never reaches script: login asks for it as an HttpOnly cookie on
+// /v1/auth, and the app refreshes through that cookie shortly before the access token expires.
+
+export interface Session {
+  access_token: string;
+  username: string;
+  account: string;
+  roles: string[];
+  expires_at_ms: number;
+}
+
+let renewTimer: ReturnType<typeof setTimeout> | null = null;
 
 export async function login(username: string, password: string, totp?: string): Promise<void> {
-  const body = { username, password, ...(totp ? { totp_code: totp } : {}) };
-  const token = await post<Token>("/v1/auth/login", body);
-  startSession(token);
+  const body = { username, password, cookie: true, ...(totp ? { totp_code: totp } : {}) };
+  startSession(toSession(await post<Token>("/v1/auth/login", body)));
 }
 
-function startSession(token: Token): void {
-  store.session = token;
-  setToken(token.access_token);
-  sessionStorage.setItem(TOKEN_KEY, JSON.stringify(token));
-  socket.authenticate(token.access_token);
-  socket.subscribe(PRIVATE);
-  void refreshAccount();
+function toSession(token: Token): Session {
+  return { access_token: token.access_token, username: token.username, account: token.account,
+           roles: token.roles, expires_at_ms: Date.now() + token.expires_in * 1000 };
 }
 
-export function logout(): void {
+function startSession(session: Session): void {
+  const first = store.session === null;
+  store.session = session;
+  setToken(session.access_token);
+  sessionStorage.setItem(TOKEN_KEY, JSON.stringify(session));
+  socket.authenticate(session.access_token, first);
+  if (first) {
+    socket.subscribe(PRIVATE);
+    void refreshAccount();
+  }
+  if (renewTimer) clearTimeout(renewTimer);
+  const inMs = Math.max(5_000, session.expires_at_ms - Date.now() - 30_000);
+  renewTimer = setTimeout(() => void renew(), inMs);
+}
+
+/** New tokens from the refresh cookie; false when the session is over. */
+async function renew(): Promise<boolean> {
+  try {
+    startSession(toSession(await post<Token>("/v1/auth/refresh", { cookie: true })));
+    return true;
+  } catch {
+    endSession();
+    return false;
+  }
+}
+
+function endSession(): void {
+  if (renewTimer) clearTimeout(renewTimer);
+  renewTimer = null;
   store.session = null;
   setToken(null);
   sessionStorage.removeItem(TOKEN_KEY);
   socket.unsubscribe(PRIVATE);
   socket.stop();
-  socket.authenticate(null);
+  socket.authenticate(null, false);
   socket.start(); // a fresh, anonymous connection: market data only
 }
 
-setUnauthorizedHandler(logout);
+export async function logout(): Promise<void> {
+  try {
+    await post<unknown>("/v1/auth/logout", {});
+  } catch {
+    // The session may be gone already; the page forgets it either way.
+  }
+  endSession();
+}
+
+let renewing: Promise<boolean> | null = null;
+setUnauthorizedHandler(() => {
+  renewing ??= renew().finally(() => {
+    renewing = null;
+  });
+});
 
 export async function boot(): Promise<void> {
   socket.start();
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) {
     try {
-      startSession(JSON.parse(saved) as Token);
+      const session = JSON.parse(saved) as Session;
+      if (session.expires_at_ms > Date.now() + 5_000) startSession(session);
+      else {
+        store.session = session;
+        if (await renew()) void refreshAccount();
+      }
     } catch {
       sessionStorage.removeItem(TOKEN_KEY);
     }
@@ -200,6 +255,16 @@ function onMessage(msg: ServerMessage): void {
     case "fills":
     case "balances":
       scheduleAccountRefresh();
+      break;
+    case "error":
+      // A reconnect that presented an expired token: renew it, then authenticate again.
+      if ((msg.code === "token_expired" || msg.code === "invalid_token") && store.session) {
+        void renew().then((ok) => {
+          if (!ok || !store.session) return;
+          socket.authenticate(store.session.access_token);
+          socket.resubscribe(PRIVATE);
+        });
+      }
       break;
     default:
       break;

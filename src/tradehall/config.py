@@ -122,6 +122,9 @@ class Settings(BaseSettings):
             return self
         if not self.oidc_audience:
             raise ValueError("TRADEHALL_OIDC_AUDIENCE must be set with TRADEHALL_OIDC_ISSUER")
+        if self.oidc_issuer == self.token_issuer:
+            # The gateway tells the provider's tokens from ours by `iss`.
+            raise ValueError("TRADEHALL_OIDC_ISSUER must differ from TRADEHALL_TOKEN_ISSUER")
         urls = [u for u in (self.oidc_discovery_url, self.oidc_jwks_url) if u]
         if not urls:
             raise ValueError("set TRADEHALL_OIDC_DISCOVERY_URL or TRADEHALL_OIDC_JWKS_URL")

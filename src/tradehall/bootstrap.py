@@ -196,7 +196,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     tokens = TokenService(SqlSigningKeyStore(db.engine, db.writer), clock, audit, TokenConfig(
         issuer=settings.token_issuer, audience=settings.token_audience,
         access_ttl_s=settings.access_token_ttl_s,
-        rotation_age_s=settings.signing_key_rotation_age_s), provider=keys_provider)
+        rotation_age_s=settings.signing_key_rotation_age_s,
+        retired_grace_s=max(300, 2 * settings.session_upkeep_interval_s)), provider=keys_provider)
     await tokens.load()
     alerts = AlertService(SqlAlertStore(db.engine, db.writer), clock)
     sessions = SessionService(SqlSessionStore(db.engine, db.writer), clock, audit, alerts,

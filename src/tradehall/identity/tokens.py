@@ -84,6 +84,10 @@ class TokenConfig(msgspec.Struct, frozen=True, kw_only=True):
     rotation_age_s: int = 30 * 86_400
     """Rotate the signing key once it is this old (0: never by age)."""
     leeway_s: int = 5
+    retired_grace_s: int = 300
+    """How long after its retirement a key may still sign: a process (or the server, after a
+    CLI rotation) signs with its old key until its next ring reload. Keep it above the upkeep
+    interval."""
     key_bits: int = 2048
 
 
@@ -132,7 +136,10 @@ class TokenService:
     async def maintain(self) -> None:
         """Re-read the ring, rotate by age when due and drop keys no token needs any more."""
         async with self._lock:
-            await self._store.drop_signing_keys(self._clock.now_ns())
+            now = self._clock.now_ns()
+            if any(k.drop_after_ns is not None and k.drop_after_ns < now
+                   for k in self._ring.values()):
+                await self._store.drop_signing_keys(now)
             await self._reload()
             signer = self._signer
             age = self.config.rotation_age_s * NANOS_PER_SECOND
@@ -157,8 +164,9 @@ class TokenService:
             await self._store.add_signing_key(SigningKeyRecord(
                 kid=kid, algorithm=ALGORITHM, public_pem=public_pem, private_key=stored,
                 key_wrapping=wrapping, created_ns=now))
-            drop_after = now + (self.config.access_ttl_s + 2 * self.config.leeway_s) \
-                * NANOS_PER_SECOND
+            config = self.config
+            drop_after = now + (config.retired_grace_s + config.access_ttl_s
+                                + 2 * config.leeway_s) * NANOS_PER_SECOND
             retired = await self._store.retire_signing_keys(kid, now, drop_after)
             await self._reload()
         await self._audit.record("keys.rotated", actor=actor, target=kid,
@@ -226,11 +234,12 @@ class TokenService:
             raise _invalid()
         now = self._clock.now_ns() // NANOS_PER_SECOND
         leeway = self.config.leeway_s
-        # A token claiming a longer life than we issue, a future iat, or one dated after its
-        # key's retirement was not made here.
+        # A token claiming a longer life than we issue, a future iat, or one dated well after
+        # its key's retirement was not made here.
         if iat > now + leeway or exp - iat > self.config.access_ttl_s:
             raise _invalid()
-        if key.retired_ns is not None and iat > key.retired_ns // NANOS_PER_SECOND + leeway:
+        if key.retired_ns is not None and iat > (key.retired_ns // NANOS_PER_SECOND + leeway
+                                                 + self.config.retired_grace_s):
             raise _invalid()
         if now > exp + leeway:
             raise Unauthorized("the access token has expired", code="token_expired")

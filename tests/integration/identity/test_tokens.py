@@ -86,7 +86,7 @@ async def test_maintain_when_retired_key_outlived_its_tokens_drops_it(parts: Par
     # Arrange
     old_kid = parts.tokens.current_kid
     await parts.tokens.rotate()
-    _advance_s(parts, 900 + 11)
+    _advance_s(parts, 300 + 900 + 11)
 
     # Act
     await parts.tokens.maintain()
@@ -96,6 +96,27 @@ async def test_maintain_when_retired_key_outlived_its_tokens_drops_it(parts: Par
     async with parts.db.engine.connect() as conn:
         kids = list((await conn.execute(select(t.signing_keys.c.kid))).scalars())
     assert old_kid not in kids
+
+
+async def test_verify_when_old_key_signs_before_the_ring_reload_accepts_within_grace(
+        parts: Parts) -> None:
+    # Arrange: the CLI rotates; this service signs with its old key until its next reload.
+    cli = parts.token_service()
+    await cli.load()
+    await cli.rotate()
+    _advance_s(parts, 60)
+    late = parts.tokens.issue(_principal(), "session-1")
+    _advance_s(parts, 300)
+    forged_late = parts.tokens.issue(_principal(), "session-1")
+
+    # Act
+    await parts.tokens.maintain()
+
+    # Assert: signed within the grace it verifies; dated past it, the old key is not trusted.
+    assert parts.tokens.verify(late).session_id == "session-1"
+    with pytest.raises(Unauthorized) as caught:
+        parts.tokens.verify(forged_late)
+    assert caught.value.code == "invalid_token"
 
 
 async def test_load_when_current_key_older_than_rotation_age_rotates(parts: Parts) -> None:

@@ -90,9 +90,10 @@ class Settings(BaseSettings):
     """How far a signed request's timestamp may be from the server's clock, either way."""
     api_key_cache_ttl_s: int = Field(default=30, ge=0, le=3600)
     """How long a checked API key is trusted before it is re-read (other processes' changes)."""
-    rate_limit_ip_per_s: int = Field(default=500, ge=0)
-    """Requests a second per client address (0: no limit); bursts up to the burst below."""
-    rate_limit_ip_burst: int = Field(default=1000, ge=1)
+    rate_limit_ip_per_s: int = Field(default=2000, ge=0)
+    """Requests a second per client address (0: no limit); bursts up to the burst below.
+    Generous: users behind one NAT, or a proxy without forwarded headers, share an address."""
+    rate_limit_ip_burst: int = Field(default=4000, ge=1)
     rate_limit_key_per_s: int = Field(default=200, ge=0)
     rate_limit_key_burst: int = Field(default=400, ge=1)
     rate_limit_user_per_s: int = Field(default=400, ge=0)

@@ -41,7 +41,7 @@ class RateRule(msgspec.Struct, frozen=True):
 class RateLimitConfig(msgspec.Struct, frozen=True, kw_only=True):
     """The rule of each kind of bucket; None switches that kind off."""
 
-    per_ip: RateRule | None = RateRule(500, 1000)
+    per_ip: RateRule | None = RateRule(2000, 4000)
     per_key: RateRule | None = RateRule(200, 400)
     per_user: RateRule | None = RateRule(400, 800)
 

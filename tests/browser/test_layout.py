@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 
@@ -19,16 +20,25 @@ from tests.browser.kit import DemoServer
 WIDTHS = {375: 812, 768: 1024, 1440: 900}
 
 
+@pytest.fixture(scope="module")
+def traded(demo: DemoServer) -> DemoServer:
+    """The demo server after one AAPL trade, so the tape is never empty on the screenshots."""
+    response = httpx.post(f"{demo.base_url}/v1/orders", headers=demo.key_headers(1), timeout=10,
+                          json={"symbol": "AAPL", "side": "buy", "type": "market", "qty": "1"})
+    assert response.status_code == 201, response.text
+    return demo
+
+
 @pytest.mark.parametrize("width", sorted(WIDTHS))
 @pytest.mark.parametrize("theme", ["dark", "light"])
 def test_layout_when_logged_in_fits_the_width_without_horizontal_scroll(
-        browser: Browser, demo: DemoServer, width: int, theme: str) -> None:
+        browser: Browser, traded: DemoServer, width: int, theme: str) -> None:
     # Arrange
     context = new_context(browser, width, WIDTHS[width], color_scheme=theme)
     page = context.new_page()
     try:
         # Act
-        log_in(page, demo)
+        log_in(page, traded)
         page.locator("[data-testid=book][data-valid=true]").wait_for()
         page.wait_for_function("document.querySelectorAll('[data-testid=trades] tbody tr')"
                                ".length > 0")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
@@ -41,6 +42,14 @@ def test_serve_when_path_is_an_app_route_answers_index_revalidated(tmp_path: Pat
 def test_serve_when_path_leaves_the_build_folder_answers_index_not_the_file(
         tmp_path: Path) -> None:
     response = web.serve(_dist(tmp_path), "../secret.txt")
+
+    assert isinstance(response, FileResponse)
+    assert Path(response.path).name == "index.html"
+
+
+@pytest.mark.parametrize("path", ["a\x00b", "x" * 5000, "assets/../../secret.txt"])
+def test_serve_when_path_is_odd_answers_index_never_an_error(tmp_path: Path, path: str) -> None:
+    response = web.serve(_dist(tmp_path), path)
 
     assert isinstance(response, FileResponse)
     assert Path(response.path).name == "index.html"

@@ -45,8 +45,12 @@ def serve(dist: Path, path: str) -> Response:
     if not index.is_file():
         return HTMLResponse(_NOT_BUILT, status_code=503)
     root = dist.resolve()
-    candidate = (root / path).resolve()
-    if path and candidate.is_file() and candidate.is_relative_to(root):
+    try:
+        candidate = (root / path).resolve()
+        found = bool(path) and candidate.is_relative_to(root) and candidate.is_file()
+    except (OSError, ValueError):  # a NUL byte or an over-long name: no such file
+        found = False
+    if found:
         cache = ("public, max-age=31536000, immutable" if candidate.parent.name == "assets"
                  else "no-cache")
         return FileResponse(candidate, headers={"Cache-Control": cache})

@@ -1,5 +1,6 @@
-"""Fixtures of the identity integration tests: the sessions part on a SQLite file in tmp_path,
-with a test clock, a local master key file and an in-memory audit log."""
+"""Fixtures of the identity integration tests: the sessions part on a SQLite file in tmp_path
+(and on a fresh PostgreSQL database), with a test clock, a local master key file and an
+in-memory audit log."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kit.services import POSTGRES, fresh_postgres_database, require
 from tradehall.adapters.crypto.local_keys import LocalKeyFile
 from tradehall.adapters.sql import SqlDatabase
 from tradehall.adapters.sql.sessions import SqlAlertStore, SqlSessionStore, SqlSigningKeyStore
@@ -51,10 +53,24 @@ class Parts:
         return user
 
 
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """URL of an empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'readmodels.sqlite3'}"
+        return
+    require(POSTGRES)
+    async with fresh_postgres_database() as url:
+        yield url
+
+
 @pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
-    """The token and session services over one migrated SQLite database."""
-    db = await SqlDatabase.open(f"sqlite:///{tmp_path / 'readmodels.sqlite3'}")
+async def parts(db_url: str, tmp_path: Path) -> AsyncIterator[Parts]:
+    """The token and session services over one migrated database."""
+    db = await SqlDatabase.open(db_url)
     clock = TestClock(START_NS)
     audit = MemoryAuditLog(clock.now_ns)
     provider = LocalKeyFile.open(tmp_path / "keys.json", create=True)

@@ -235,3 +235,17 @@ async def test_create_api_key_when_user_has_2fa_needs_the_step_up_code(
     assert (wrong.status_code, wrong.json()["code"]) == (401, "invalid_mfa_code")
     assert after_refusals == before
     assert created.status_code == 201, created.text
+
+
+async def test_api_key_when_admin_closes_its_user_is_refused_at_once(
+        server: RunningServer, client: httpx.AsyncClient) -> None:
+    alice = await server.create_user("alice")
+    root = await server.create_user("root", roles=("admin",))
+    assert (await client.get("/v1/balances", headers=alice.headers)).status_code == 200
+
+    closed = await client.put("/v1/admin/users/alice/state", json={"state": "closed"},
+                              headers=await session(client, root))
+    after = await client.get("/v1/balances", headers=alice.headers)
+
+    assert closed.status_code == 200, closed.text
+    assert (after.status_code, after.json()["code"]) == (401, "invalid_api_key")

@@ -157,6 +157,12 @@ class ApiKeyService:
         self._revocations += 1
         self._cache.pop(key_id, None)
 
+    def evict_user(self, user_id: str) -> None:
+        """Forget a user's cached keys (after their roles or state changed)."""
+        self._revocations += 1
+        for key_id in [k for k, e in self._cache.items() if e.principal.user_id == user_id]:
+            del self._cache[key_id]
+
     # -- Per request ----------------------------------------------------------------------------
 
     async def authenticate(self, key_id: str, secret: str, ip: str | None = None) -> Principal:
@@ -180,7 +186,7 @@ class ApiKeyService:
         revocations = self._revocations
         record = await self.store.get_api_key(key_id) if len(key_id) <= MAX_KEY_ID else None
         user = None if record is None else await self.store.get_user(record.user_id)
-        if record is None or user is None or record.revoked or user.state == "closed":
+        if record is None or user is None or record.revoked or not _may_use_keys(user):
             self._cache.pop(key_id, None)
             raise Unauthorized(_INVALID, code="invalid_api_key")
         entry = KeyEntry(bytes.fromhex(record.secret_hash), Principal(
@@ -251,6 +257,14 @@ def parse_ip_allow(blocks: Sequence[str]) -> list[IpNetwork]:
             raise InvalidInput(f"ip_allow[{i}]", f"{block[:64]!r} is not an IP address or "
                                "CIDR block", code="invalid_ip_allow") from None
     return networks
+
+
+def _may_use_keys(user: UserRecord) -> bool:
+    # As for sessions: a timed lockout (failed logins) leaves keys working; closing, an
+    # open-ended lock or a pending sign-up does not.
+    if user.state == "locked":
+        return user.locked_until_ns is not None
+    return user.state == "active"
 
 
 def _aad(key_id: str) -> bytes:

@@ -47,7 +47,9 @@ async def get_user(username: str, platform: PlatformDep, _: AdminDep) -> s.UserA
 async def set_roles(username: str, body: s.UserRolesUpdate, platform: PlatformDep,
                     admin: AdminDep, ctx: ContextDep) -> s.UserAdminPublic:
     """Replace a user's roles (audited)."""
-    return _public(await platform.auth.users.set_roles(admin, username, body.roles, ctx))
+    user = await platform.auth.users.set_roles(admin, username, body.roles, ctx)
+    platform.auth.keys.evict_user(user.user_id)  # API keys carry the roles of their check
+    return _public(user)
 
 
 @router.put("/{username}/state", response_model=s.UserAdminPublic,
@@ -56,6 +58,7 @@ async def set_state(username: str, body: s.UserStateUpdate, platform: PlatformDe
                     admin: AdminDep, ctx: ContextDep) -> s.UserAdminPublic:
     """Activate, lock or close a user (audited); locking or closing ends their sessions."""
     user = await platform.auth.users.set_state(admin, username, body.state, ctx)
+    platform.auth.keys.evict_user(user.user_id)  # a locked or closed user's keys stop at once
     if body.state != "active":
         await platform.auth.sessions.revoke_all(user.user_id, actor=admin.user_id, ctx=ctx,
                                                 reason=f"account_{body.state}")

@@ -41,6 +41,9 @@ def create(
     role: Annotated[list[str] | None, typer.Option(
         "--role", help="Role, repeatable: trader (the default), provider, delegate, dealer, "
                          "compliance or admin.")] = None,
+    scope: Annotated[list[str] | None, typer.Option(
+        "--scope", help="API key scope, repeatable: read, trade, withdraw (default: read and "
+                        "trade).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
@@ -48,9 +51,12 @@ def create(
     roles = tuple(role or ["trader"])
 
     async def job() -> tuple[UserRecord, ApiKeyPair]:
+        from tradehall.identity.apikeys import normalize_scopes
+
+        scopes = normalize_scopes(scope) if scope else None  # before the user exists
         async with started_platform(data_dir) as platform:
             user = await platform.auth.create_user(username, password, roles)
-            key = await platform.auth.create_api_key(user, "cli")
+            key = await platform.auth.create_api_key(user, "cli", scopes)
             return user, key
 
     user, key = run(job, data_dir)

@@ -253,3 +253,14 @@ def test_settings_when_origin_is_not_an_origin_are_refused(tmp_path: Path, field
                                                            value: str) -> None:
     with pytest.raises(ValueError, match=f"TRADEHALL_{field.upper()}"):
         Settings(data_dir=tmp_path, **{field: [value]})  # type: ignore[arg-type]
+
+
+async def test_security_headers_when_docs_page_allow_its_cdn_and_api_stays_strict(
+        server: RunningServer, client: httpx.AsyncClient) -> None:
+    docs = await client.get("/docs")
+    api = await client.get("/healthz")
+
+    assert docs.status_code == 200
+    assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert "cdn.jsdelivr.net" not in api.headers["content-security-policy"]
+    assert_hardened(docs)

@@ -91,14 +91,25 @@ def test_limit_order_when_placed_is_listed_then_amended_then_canceled(
 
     # Assert: the page lists it, the server holds it
     expect(page.get_by_test_id("order-result")).to_contain_text("new")
+    expect(page.get_by_test_id("notional")).to_contain_text("USD")
     row = page.get_by_test_id("open-orders").locator("tbody tr[data-order-id]")
     expect(row).to_have_count(1)
     order_id = row.get_attribute("data-order-id")
     [held] = [o for o in _open_orders(demo) if o["id"] == order_id]
     assert (held["qty"], held["price"], held["side"]) == ("2", price, "buy")
 
-    # Act: amend the quantity to 5
+    # Act: an off-tick amend is refused on the page
     row.get_by_test_id("amend").click()
+    row.get_by_test_id("amend-price").fill(price + "1")
+    row.get_by_test_id("amend-save").click()
+
+    # Assert
+    expect(page.get_by_test_id("account-error")).to_contain_text("more decimals than the tick")
+    [unchanged] = [o for o in _open_orders(demo) if o["id"] == order_id]
+    assert (unchanged["qty"], unchanged["price"]) == ("2", price)
+
+    # Act: amend the quantity to 5
+    row.get_by_test_id("amend-price").fill(price)
     row.get_by_test_id("amend-qty").fill("5")
     row.get_by_test_id("amend-save").click()
 

@@ -134,9 +134,8 @@ async def test_logout_when_called_ends_the_session_at_once(
     refresh = await http.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert refresh.status_code == 401
     assert (await _me(http, other)).status_code == 200
-    revoked = await srv.platform.audit.entries(action="auth.session_revoked")
-    assert [(e.target, e.detail["reason"]) for e in revoked] == [
-        (tokens["session_id"], "logout")]
+    logouts = await srv.platform.audit.entries(action="auth.logout")
+    assert [(e.target, e.actor) for e in logouts] == [(tokens["session_id"], alice.user.user_id)]
 
 
 async def test_logout_all_when_called_ends_every_session_of_the_user(
@@ -154,6 +153,8 @@ async def test_logout_all_when_called_ends_every_session_of_the_user(
     assert (await _me(http, first)).status_code == 401
     assert (await _me(http, second)).status_code == 401
     assert (await _me(http, bobs)).status_code == 200
+    audited = await srv.platform.audit.entries(action="auth.logout_all")
+    assert [(e.target, len(e.detail["sessions"])) for e in audited] == [(alice.user.user_id, 2)]
 
 
 async def test_sessions_when_listed_show_own_and_revoke_one(

@@ -99,6 +99,10 @@ class SessionStore(Protocol):
         """(session id, revoked_ns) of sessions revoked at or after that time."""
         ...
 
+    async def drop_refresh_tokens(self, expired_before_ns: int) -> int:
+        """Remove refresh tokens (spent or not) that expired before that time."""
+        ...
+
     async def find_device(self, user_id: str, fingerprint: str) -> DeviceRecord | None: ...
 
     async def has_devices(self, user_id: str) -> bool: ...
@@ -112,6 +116,9 @@ class SessionStore(Protocol):
 
 class SessionConfig(msgspec.Struct, frozen=True, kw_only=True):
     refresh_ttl_s: int = 14 * 86_400
+    prune_every_s: int = 3_600
+    """How often expired refresh tokens are removed (spent ones are kept until they expire,
+    so a copied token is recognised as reused while it could still work)."""
     access_ttl_s: int = 900
     """How long a revoked session's access tokens could still be presented."""
     leeway_s: int = 5
@@ -136,6 +143,7 @@ class SessionService:
         self.config = config or SessionConfig()
         self._revoked: dict[str, int] = {}
         self._loaded_ns: int | None = None
+        self._pruned_ns: int | None = None
 
     # -- Revocation cache -----------------------------------------------------------------------
 
@@ -152,6 +160,10 @@ class SessionService:
             self._revoked[session_id] = revoked_ns
         self._revoked = {s: t for s, t in self._revoked.items() if t >= now - window}
         self._loaded_ns = now
+        if self._pruned_ns is None or now - self._pruned_ns >= (self.config.prune_every_s
+                                                                 * NANOS_PER_SECOND):
+            await self.store.drop_refresh_tokens(now)
+            self._pruned_ns = now
 
     def is_revoked(self, session_id: str) -> bool:
         """Whether a session's access tokens were revoked (in memory, no query)."""
@@ -208,7 +220,8 @@ class SessionService:
         done = await self.store.revoke_session(session_id, now, reason)
         if done:
             self._revoked[session_id] = now
-            await self._audit.record("auth.session_revoked", actor=actor, target=session_id,
+            action = "auth.logout" if reason == "logout" else "auth.session_revoked"
+            await self._audit.record(action, actor=actor, target=session_id,
                                      ip=ctx.ip, user_agent=ctx.user_agent,
                                      detail={"reason": reason})
         return done
@@ -227,7 +240,8 @@ class SessionService:
         ids = await self.store.revoke_user_sessions(user_id, now, reason)
         for session_id in ids:
             self._revoked[session_id] = now
-        await self._audit.record("auth.sessions_revoked", actor=actor, target=user_id,
+        action = "auth.logout_all" if reason == "logout_all" else "auth.sessions_revoked"
+        await self._audit.record(action, actor=actor, target=user_id,
                                  ip=ctx.ip, user_agent=ctx.user_agent,
                                  detail={"reason": reason, "sessions": ids})
         return ids

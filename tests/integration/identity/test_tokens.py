@@ -271,6 +271,25 @@ async def test_maintain_when_revocation_outlived_every_token_forgets_it(parts: P
     assert not parts.sessions.is_revoked(opened.session.session_id)
 
 
+async def test_maintain_when_refresh_token_expired_long_ago_drops_it(parts: Parts) -> None:
+    # Arrange
+    user = await parts.add_user("alice")
+    old = await parts.sessions.open(user, LAPTOP)
+    _advance_s(parts, 3_601)
+    fresh = await parts.sessions.open(user, LAPTOP)
+
+    # Act
+    await parts.sessions.maintain()
+
+    # Assert: the expired token is gone, the live one stays usable.
+    async with parts.db.engine.connect() as conn:
+        sessions = list((await conn.execute(select(t.refresh_tokens.c.session_id))).scalars())
+    assert sessions == [fresh.session.session_id]
+    assert old.session.session_id not in sessions
+    assert (await parts.sessions.refresh(fresh.refresh_token, LAPTOP)).session.session_id == (
+        fresh.session.session_id)
+
+
 async def test_revoke_all_when_user_has_sessions_revokes_only_theirs(parts: Parts) -> None:
     # Arrange
     alice = await parts.add_user("alice")

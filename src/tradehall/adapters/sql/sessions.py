@@ -100,6 +100,12 @@ class SqlSessionStore(_Store):
                                       .where(s.revoked_ns >= since_ns))
             return [(row[0], int(row[1])) for row in rows]
 
+    async def drop_refresh_tokens(self, expired_before_ns: int) -> int:
+        async with self._writer.begin() as conn:
+            result = await conn.execute(delete(t.refresh_tokens).where(
+                t.refresh_tokens.c.expires_ns < expired_before_ns))
+        return int(result.rowcount or 0)
+
     async def find_device(self, user_id: str, fingerprint: str) -> DeviceRecord | None:
         d = t.devices.c
         async with self._engine.connect() as conn:

@@ -27,6 +27,13 @@ async def server(tmp_path: Path, clock: ShiftedClock) -> AsyncIterator[RunningSe
         yield srv
 
 
+@pytest.fixture
+async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    """The e2e client with a longer timeout (password hashing on a loaded machine)."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as c:
+        yield c
+
+
 async def _register(client: httpx.AsyncClient, username: str = "alice",
                     email: str = EMAIL) -> httpx.Response:
     return await client.post("/v1/account/register", json={

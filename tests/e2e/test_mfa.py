@@ -28,6 +28,13 @@ async def server(tmp_path: Path, clock: ShiftedClock) -> AsyncIterator[RunningSe
         yield srv
 
 
+@pytest.fixture
+async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    """The e2e client with a longer timeout (password hashing on a loaded machine)."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as c:
+        yield c
+
+
 async def _enrolled(client: httpx.AsyncClient, clock: ShiftedClock,
                     username: str = "bob") -> tuple[str, list[str], dict[str, str]]:
     """Enroll and confirm 2FA; return the secret, the recovery codes and the session header."""
@@ -267,7 +274,7 @@ async def test_withdrawal_when_setting_requires_2fa_refuses_users_without_it(
     # Arrange
     async with running_platform(tmp_path, require_mfa_for_withdrawals=True) as srv:
         bob = await srv.create_user("bob", deposits={"USD": "1000"})
-        async with httpx.AsyncClient(base_url=srv.base_url) as client:
+        async with httpx.AsyncClient(base_url=srv.base_url, timeout=60) as client:
 
             # Act
             answer = await client.post("/v1/withdrawals", headers=bob.headers,

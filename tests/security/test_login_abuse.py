@@ -19,6 +19,7 @@ WRONG = "not the password"
 LOCKOUT = 10
 QUICK_LOCKOUT = 5
 QUICK_IP_FREE = 6
+TIMEOUT_S = 60  # password hashing on a loaded machine
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ async def server(tmp_path: Path, clock: ShiftedClock) -> AsyncIterator[RunningSe
 
 @pytest.fixture
 async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.base_url) as c:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=TIMEOUT_S) as c:
         yield c
 
 
@@ -46,7 +47,7 @@ async def quick(tmp_path: Path, clock: ShiftedClock) -> AsyncIterator[
     async with running_platform(tmp_path, market=False, clock=clock,
                                 login_lockout_failures=QUICK_LOCKOUT,
                                 login_ip_free_failures=QUICK_IP_FREE) as srv, \
-            httpx.AsyncClient(base_url=srv.base_url) as c:
+            httpx.AsyncClient(base_url=srv.base_url, timeout=TIMEOUT_S) as c:
         yield srv, c
 
 
@@ -250,3 +251,21 @@ async def test_tokens_when_mailed_never_reach_the_logs(
     assert verify not in caplog.text
     assert reset not in caplog.text
     assert PASSWORD not in caplog.text
+
+
+async def test_brute_force_when_guesses_sent_in_parallel_checks_one_at_a_time(
+        server: RunningServer, client: httpx.AsyncClient) -> None:
+    # Arrange
+    import asyncio
+    await server.create_user("bob", deposits={})
+
+    # Act
+    answers = await asyncio.gather(*(login(client, "bob", WRONG) for _ in range(8)))
+
+    # Assert: a burst cannot get more guesses checked than one at a time would
+    codes = [a.json()["code"] for a in answers]
+    assert set(codes) <= {"invalid_credentials", "login_throttled"}
+    assert "login_throttled" in codes
+    entries = await server.platform.audit.entries(action="auth.login_failed", limit=100)
+    assert sum(e.detail["reason"] == "invalid_credentials" for e in entries) == codes.count(
+        "invalid_credentials")

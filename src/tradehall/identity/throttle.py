@@ -10,6 +10,11 @@ user record (it outlives a restart, an admin can lift it); unknown usernames loc
 so the answers never tell whether an account exists. Failures older than `window_ns` are
 forgotten.
 
+Attempts run concurrently, so the delays alone would let a burst of parallel guesses through
+before the first failure is counted: `begin` also refuses an attempt while another one for
+the same username is still being checked, or while `max_in_flight_per_ip` are running from the
+same address (in this process; `end` releases them).
+
 Counting sits behind the `FailureCounter` port: `MemoryFailureCounter` counts in this process
 (bounded, oldest keys evicted), a Redis adapter can share the counts between processes.
 Time comes from the injected `Clock`.
@@ -41,6 +46,8 @@ class ThrottleConfig(msgspec.Struct, frozen=True, kw_only=True):
     """A key's failures are forgotten this long after its last one."""
     lockout_failures: int = 10
     lockout_ns: int = 15 * _MINUTE
+    max_in_flight_per_ip: int = 8
+    """Login attempts from one address checked at the same time."""
 
 
 class Failures(msgspec.Struct, frozen=True):
@@ -99,6 +106,30 @@ class LoginThrottle:
         self._counter = counter
         self._clock = clock
         self.config = config or ThrottleConfig()
+        self._users_in_flight: set[str] = set()
+        self._ips_in_flight: dict[str, int] = {}
+
+    async def begin(self, username: str, ip: str) -> None:
+        """Admit an attempt (`check`, and nothing else in flight for it); `end` it after."""
+        await self.check(username, ip)
+        user_key = _user_key(username)
+        running = self._ips_in_flight.get(ip, 0) if ip else 0
+        if user_key in self._users_in_flight or running >= self.config.max_in_flight_per_ip:
+            raise TooManyRequests("another login attempt is being checked: retry in 1 s",
+                                  retry_after_s=1, code="login_throttled")
+        self._users_in_flight.add(user_key)
+        if ip:
+            self._ips_in_flight[ip] = running + 1
+
+    def end(self, username: str, ip: str) -> None:
+        """Release an attempt admitted by `begin`."""
+        self._users_in_flight.discard(_user_key(username))
+        if ip:
+            left = self._ips_in_flight.get(ip, 1) - 1
+            if left > 0:
+                self._ips_in_flight[ip] = left
+            else:
+                self._ips_in_flight.pop(ip, None)
 
     async def check(self, username: str, ip: str) -> None:
         """Raise TooManyRequests (`login_throttled`) when this attempt comes too early.

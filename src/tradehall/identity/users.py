@@ -130,10 +130,17 @@ class UserService:
         `invalid_mfa_code`.
         """
         try:
-            await self.throttle.check(username, ctx.ip)
+            await self.throttle.begin(username, ctx.ip)
         except TooManyRequests:
             await self._login_failed(None, ctx, "login_throttled")
             raise
+        try:
+            return await self._decide_login(username, password, totp_code, ctx)
+        finally:
+            self.throttle.end(username, ctx.ip)
+
+    async def _decide_login(self, username: str, password: str, totp_code: str | None,
+                            ctx: RequestContext) -> UserRecord:
         user = await self.store.get_user_by_username(username)
         await self._refuse_if_locked(username, user, ctx)
         if not await self._password_matches(user, password):

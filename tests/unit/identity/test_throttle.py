@@ -134,3 +134,28 @@ def test_delay_ns_when_failures_grow_doubles_from_the_free_count(failures: int,
                                                                   expected_s: int) -> None:
     throttle = _throttle(TestClock())
     assert throttle.delay_ns(failures, 3) == expected_s * S
+
+
+async def test_begin_when_same_username_in_flight_refuses_until_end() -> None:
+    # Arrange
+    throttle = _throttle(TestClock(1_000 * S))
+    await throttle.begin("bob", "10.0.0.1")
+
+    # Act
+    with pytest.raises(TooManyRequests) as second:
+        await throttle.begin("BOB", "10.0.0.2")
+    throttle.end("bob", "10.0.0.1")
+    await throttle.begin("bob", "10.0.0.2")
+
+    # Assert
+    assert (second.value.code, second.value.retry_after_s) == ("login_throttled", 1)
+
+
+async def test_begin_when_address_has_max_in_flight_refuses_another_username() -> None:
+    throttle = _throttle(TestClock(1_000 * S), max_in_flight_per_ip=2)
+    await throttle.begin("a", "10.0.0.1")
+    await throttle.begin("b", "10.0.0.1")
+    with pytest.raises(TooManyRequests):
+        await throttle.begin("c", "10.0.0.1")
+    throttle.end("a", "10.0.0.1")
+    await throttle.begin("c", "10.0.0.1")

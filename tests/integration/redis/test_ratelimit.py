@@ -8,6 +8,7 @@ its own key prefix, so tests never see each other's buckets.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,11 +18,11 @@ from redis.asyncio import Redis
 
 from tests.kit.server import running_platform
 from tests.kit.services import REDIS_HOST, REDIS_PORT, Service
-from tradehall.adapters.redis.ratelimit import RedisNonceStore, RedisRateLimiter
+from tradehall.adapters.redis.ratelimit import RedisNonceStore, RedisRateLimiter, connect
 from tradehall.identity.principal import Principal
 from tradehall.identity.ratelimit import RateLimitConfig, RateLimits, RateRule
 from tradehall.identity.signing import sign_request
-from tradehall.kernel.errors import TooManyRequests
+from tradehall.kernel.errors import TemporaryError, TooManyRequests
 from tradehall.kernel.ids import AccountId, random_token
 
 pytestmark = pytest.mark.redis
@@ -138,3 +139,25 @@ async def test_platform_when_redis_url_set_limits_keys_and_refuses_replays(
     assert [r.status_code for r in flood] == [200, 429]
     assert int(flood[-1].headers["retry-after"]) >= 1
     assert await redis.exists(f"th:nonce:{alice.key.key_id}:{signed['TH-API-NONCE']}") == 1
+
+
+async def test_redis_parts_when_redis_does_not_answer_limits_pass_and_nonces_refuse(
+        caplog: pytest.LogCaptureFixture) -> None:
+    dead = connect(f"redis://{REDIS_HOST}:1/0")  # nothing listens on port 1
+    try:
+        limiter, nonces = RedisRateLimiter(dead), RedisNonceStore(dead)
+        started = time.monotonic()
+
+        waits = [await limiter.acquire([("ip:x", RateRule(1, 1))]) for _ in range(50)]
+        with pytest.raises(TemporaryError) as refused:
+            await nonces.claim("TKA:nonce", 1_000)
+        with pytest.raises(TemporaryError):
+            await nonces.claim("TKA:nonce", 1_000)
+        elapsed = time.monotonic() - started
+    finally:
+        await dead.aclose()
+
+    assert waits == [0] * 50
+    assert elapsed < 3
+    assert refused.value.code == "nonce_store_unavailable"
+    assert sum("rate limits are off" in r.getMessage() for r in caplog.records) == 1

@@ -6,17 +6,32 @@ processes on machines with skewed clocks still share one limit. A bucket's key e
 is full again. Nonces are `SET NX PX`: the first process to record a nonce wins. All keys
 carry a prefix (default `th:`); the script touches several keys, so in Redis Cluster give them
 one hash tag through the prefix.
+
+When Redis does not answer, rate limits fail open (requests pass, logged once per outage:
+refusing every request would turn a cache outage into an API outage) and nonces fail closed
+(`503 nonce_store_unavailable`: accepting a request whose replay cannot be ruled out is not
+an option). The client has short timeouts and one retry, and after a failure Redis is left
+alone for a second, so an outage costs requests no waiting.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from tradehall.identity.ratelimit import Bucket
+from tradehall.kernel.errors import TemporaryError
+
+_log = logging.getLogger(__name__)
 
 _NANOS_PER_US = 1_000
+_PAUSE_S = 1.0
 
 # KEYS: bucket keys; ARGV: interval_us, burst per key. Returns 0, or microseconds to wait.
 _GCRA = """
@@ -43,6 +58,19 @@ return 0
 """
 
 
+class _Breaker:
+    """Skips Redis for a moment after it failed."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+
+    def closed(self) -> bool:
+        return time.monotonic() >= self._until
+
+    def trip(self) -> None:
+        self._until = time.monotonic() + _PAUSE_S
+
+
 class RedisRateLimiter:
     """GCRA buckets in Redis, shared by every process that uses the same server and prefix."""
 
@@ -50,13 +78,27 @@ class RedisRateLimiter:
         self._redis = redis
         self._prefix = prefix + "rl:"
         self._script = redis.register_script(_GCRA)
+        self._down = False
+        self._breaker = _Breaker()
 
     async def acquire(self, buckets: Sequence[Bucket]) -> int:
         keys = [self._prefix + name for name, _ in buckets]
         args: list[int] = []
         for _, rule in buckets:
             args += [max(1, rule.interval_ns // _NANOS_PER_US), rule.burst]
-        wait_us = int(await self._script(keys=keys, args=args))
+        if not self._breaker.closed():
+            return 0
+        try:
+            wait_us = int(await self._script(keys=keys, args=args))
+        except RedisError as exc:
+            self._breaker.trip()
+            if not self._down:
+                self._down = True
+                _log.warning("rate limits are off while Redis does not answer: %s", exc)
+            return 0
+        if self._down:
+            self._down = False
+            _log.warning("Redis answers again: rate limits are back on")
         return -(-wait_us // 1000) if wait_us > 0 else 0
 
 
@@ -66,14 +108,23 @@ class RedisNonceStore:
     def __init__(self, redis: Redis, prefix: str = "th:") -> None:
         self._redis = redis
         self._prefix = prefix + "nonce:"
+        self._breaker = _Breaker()
 
     async def claim(self, nonce: str, ttl_ms: int) -> bool:
-        return bool(await self._redis.set(self._prefix + nonce, b"1", nx=True, px=ttl_ms))
+        try:
+            if not self._breaker.closed():
+                raise RedisError("Redis failed a moment ago")
+            return bool(await self._redis.set(self._prefix + nonce, b"1", nx=True, px=ttl_ms))
+        except RedisError:
+            self._breaker.trip()
+            raise TemporaryError("signed requests cannot be checked for replays now; retry",
+                                 code="nonce_store_unavailable") from None
 
 
 def connect(url: str) -> Redis:
     """Open a client for a `redis://` URL (connections are made on first use)."""
-    client: Redis = Redis.from_url(url)
+    client: Redis = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5,
+                                   retry=Retry(NoBackoff(), 1))
     return client
 
 

@@ -26,6 +26,7 @@ from tradehall.adapters.redis.ratelimit import (
     RedisRateLimiter,
 )
 from tradehall.adapters.redis.ratelimit import connect as connect_redis
+from tradehall.adapters.redis.throttle import RedisFailureCounter
 from tradehall.adapters.sql import SqlDatabase
 from tradehall.adapters.sql.accounts import SqlAccountStore, SqlMailOutbox, SqlMfaStore
 from tradehall.adapters.sql.audit import SqlAuditLog
@@ -60,7 +61,12 @@ from tradehall.identity.signing import (
     SignedRequestVerifier,
     SigningConfig,
 )
-from tradehall.identity.throttle import LoginThrottle, MemoryFailureCounter, ThrottleConfig
+from tradehall.identity.throttle import (
+    FailureCounter,
+    LoginThrottle,
+    MemoryFailureCounter,
+    ThrottleConfig,
+)
 from tradehall.identity.tokens import TokenConfig, TokenService
 from tradehall.identity.users import AccountsConfig, UserService
 from tradehall.kernel.clock import NANOS_PER_SECOND, Clock, LiveClock
@@ -182,7 +188,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     mfa = TotpService(SqlMfaStore(db.engine, db.writer), accounts, keys_provider, clock, audit,
                       MfaConfig(required_for=frozenset(
                           {"withdrawal"} if settings.require_mfa_for_withdrawals else ())))
-    throttle = LoginThrottle(MemoryFailureCounter(), clock, ThrottleConfig(
+    failures, throttle_redis = _login_failures(settings)
+    throttle = LoginThrottle(failures, clock, ThrottleConfig(
         free_failures=settings.login_free_failures,
         ip_free_failures=settings.login_ip_free_failures,
         lockout_failures=settings.login_lockout_failures,
@@ -224,6 +231,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     # -- Components (one block per component; attach order = list order) ----------------------
     if redis_lifetime is not None:
         platform.components.append(redis_lifetime)
+    if throttle_redis is not None:
+        platform.components.append(throttle_redis)
     platform.components.append(MarketDataFeed(MarketDataHub(MarketDataConfig(
         book_depth=settings.book_depth))))
     if settings.demo:
@@ -232,6 +241,14 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     platform.components.append(SessionUpkeep(settings.session_upkeep_interval_s))
     # -- end of components ------------------------------------------------------------------------
     return platform
+
+
+def _login_failures(settings: Settings) -> tuple[FailureCounter, RedisClientLifetime | None]:
+    # Shared through Redis when configured, so every API process sees every failure.
+    if not settings.redis_url:
+        return MemoryFailureCounter(), None
+    redis = connect_redis(settings.redis_url)
+    return RedisFailureCounter(redis, MemoryFailureCounter()), RedisClientLifetime(redis)
 
 
 def _external_identity(settings: Settings, db: SqlDatabase, users: UserService, clock: Clock,

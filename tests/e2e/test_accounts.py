@@ -441,3 +441,41 @@ async def test_users_outbox_cli_when_server_runs_shows_pending_mail_with_token(
     assert [(m["kind"], m["to"]) for m in mails] == [("verify_email", EMAIL)]
     assert f"Token: {token}" in mails[0]["body"]
     assert (other.returncode, other.stdout.strip()) == (0, "no pending mail")
+
+
+async def test_resend_verification_when_pending_mails_a_new_token_and_spends_the_old(
+        server: RunningServer, client: httpx.AsyncClient) -> None:
+    # Arrange
+    assert (await _register(client)).status_code == 201
+    first = await mailed_token(server, EMAIL, "verify_email")
+
+    # Act
+    resent = await client.post("/v1/account/verify-email/resend", json={"email": EMAIL})
+    unknown = await client.post("/v1/account/verify-email/resend",
+                                json={"email": "nobody@example.com"})
+    second = await mailed_token(server, EMAIL, "verify_email")
+    old = await client.post("/v1/account/verify-email", json={"token": first})
+    new = await client.post("/v1/account/verify-email", json={"token": second})
+
+    # Assert
+    assert resent.status_code == unknown.status_code == 202
+    assert resent.json() == unknown.json()
+    assert await outbox(server, "nobody@example.com") == []
+    assert first != second
+    assert (old.status_code, new.status_code) == (422, 200)
+
+
+async def test_admin_set_state_when_closed_stops_the_users_api_keys(
+        server: RunningServer, client: httpx.AsyncClient) -> None:
+    # Arrange
+    admin = await server.create_user("root", roles=("admin",), deposits={})
+    bob = await server.create_user("bob", deposits={})
+    assert (await client.get("/v1/auth/me", headers=bob.headers)).status_code == 200
+
+    # Act
+    await client.put("/v1/admin/users/bob/state", headers=admin.headers,
+                     json={"state": "closed"})
+    answer = await client.get("/v1/auth/me", headers=bob.headers)
+
+    # Assert
+    assert answer.status_code == 401

@@ -92,6 +92,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/app/{path:path}"): PUBLIC,
     ("POST", "/v1/account/register"): PUBLIC,
     ("POST", "/v1/account/verify-email"): PUBLIC,
+    ("POST", "/v1/account/verify-email/resend"): PUBLIC,
     ("POST", "/v1/account/password-reset"): PUBLIC,
     ("POST", "/v1/account/password-reset/confirm"): PUBLIC,
     # -- Any authenticated principal: their own account ----------------------------------------

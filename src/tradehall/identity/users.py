@@ -82,18 +82,36 @@ class UserService:
     async def register(self, username: str, email: str, password: str,
                        ctx: RequestContext) -> UserRecord:
         """Create a pending trader and mail the token that verifies their e-mail address."""
+        check_username(username)
+        check_password(password)
         address = normalize_email(email)
         if await self.accounts.get_user_by_email(address) is not None:
             raise Conflict("this e-mail address is already registered", code="email_taken")
         user = await self._add(username, password, ("trader",), email=address, state="pending")
+        await self._mail_verification(user, address)
+        await self._record("user.registered", user.user_id, user.user_id, ctx)
+        return user
+
+    async def resend_verification(self, email: str, ctx: RequestContext) -> None:
+        """Mail a new verification token to a pending user's address; say nothing either way."""
+        try:
+            address = normalize_email(email)
+        except InvalidInput:
+            return
+        user = await self.accounts.get_user_by_email(address)
+        if user is None or user.state != "pending":
+            return
+        await self.accounts.revoke_tokens(user.user_id, "verify_email", self._clock.now_ns())
+        await self._mail_verification(user, address)
+        await self._record("user.verification_resent", None, user.user_id, ctx)
+
+    async def _mail_verification(self, user: UserRecord, address: str) -> None:
         token = await self._issue(user, "verify_email", self.config.email_token_ttl_ns)
         await self.mailer.send(MailMessage(
             kind="verify_email", to=address, subject="Confirm your e-mail address for tradehall",
             body=f"Hello {user.username},\n\nconfirm your e-mail address with this token "
                  f"(valid {_hours(self.config.email_token_ttl_ns)}, once):\n\n"
                  f"Token: {token}\n\nIf you did not register, ignore this message.\n"))
-        await self._record("user.registered", user.user_id, user.user_id, ctx)
-        return user
 
     async def verify_email(self, token: str, ctx: RequestContext) -> UserRecord:
         """Use an e-mail verification token: the address is verified, a pending user active."""
@@ -143,10 +161,10 @@ class UserService:
                             ctx: RequestContext) -> UserRecord:
         user = await self.store.get_user_by_username(username)
         await self._refuse_if_locked(username, user, ctx)
-        if not await self._password_matches(user, password):
+        matched = await self._password_matches(user, password)
+        if user is None or not matched:
             await self._count_failure(username, user, ctx, "invalid_credentials")
             raise Unauthorized("wrong username or password", code="invalid_credentials")
-        assert user is not None  # a password only matches a real user's hash
         await self._refuse_state(user, ctx)
         if await self._mfa.is_enabled(user.user_id):
             await self._second_factor(username, user, totp_code, ctx)

@@ -58,6 +58,15 @@ async def verify_email(body: s.VerifyEmailRequest, platform: PlatformDep,
     return _public(await platform.auth.users.verify_email(body.token, ctx))
 
 
+@router.post("/verify-email/resend", response_model=s.Accepted, status_code=202,
+             responses=error_responses(422))
+async def resend_verification(body: s.PasswordResetRequest, platform: PlatformDep,
+                              ctx: ContextDep) -> s.Accepted:
+    """Mail a new verification token if the address has a pending account (always 202)."""
+    await platform.auth.users.resend_verification(body.email, ctx)
+    return s.Accepted()
+
+
 @router.post("/password", response_model=s.PasswordChanged,
              responses=error_responses(401, 403, 422, 429))
 async def change_password(body: s.PasswordChangeRequest, platform: PlatformDep,

@@ -259,6 +259,8 @@ async def test_withdrawal_when_2fa_on_needs_a_fresh_code_in_the_header(
     assert (reused.status_code, reused.json()["code"]) == (401, "invalid_mfa_code")
     balances = (await client.get("/v1/balances", headers=bob.headers)).json()["data"]
     assert [b["available"] for b in balances if b["asset"] == "USD"] == ["990.00"]
+    rejected = await server.platform.audit.entries(action="mfa.code_rejected")
+    assert [(e.actor, e.ip) for e in rejected] == [(bob.user.user_id, "127.0.0.1")]
 
 
 async def test_withdrawal_when_2fa_off_passes_without_a_code(

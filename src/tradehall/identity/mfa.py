@@ -166,8 +166,8 @@ class TotpService:
             await self._record("mfa.code_rejected", user_id, ctx, outcome="failure")
             raise Unauthorized("the two-factor code is not valid", code="invalid_mfa_code")
 
-    async def require_step_up(self, user_id: str, code: str | None, *,
-                              action: str = "") -> None:
+    async def require_step_up(self, user_id: str, code: str | None, *, action: str = "",
+                              ctx: RequestContext | None = None) -> None:
         """Raise Unauthorized (`mfa_required`, `invalid_mfa_code`) unless the step-up holds.
 
         Users without 2FA pass, unless `action` is in `MfaConfig.required_for` (Forbidden,
@@ -178,7 +178,7 @@ class TotpService:
                 raise Forbidden(f"enable two-factor authentication before a {action}",
                                 code="mfa_enrollment_required")
             return
-        await self.check(user_id, code)
+        await self.check(user_id, code, ctx)
 
     async def recovery_codes_left(self, user_id: str) -> int:
         return await self.store.recovery_codes_left(user_id)

@@ -17,7 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 
-from tradehall.entrypoints.api.deps import AdminDep, PlatformDep, PrincipalDep
+from tradehall.entrypoints.api.deps import AdminDep, ContextDep, PlatformDep, PrincipalDep
 from tradehall.entrypoints.api.errors import ApiError, error_responses
 from tradehall.entrypoints.api.routers.native_common import caught_up, summaries_from_docstrings
 from tradehall.entrypoints.api.schemas import native as s
@@ -97,12 +97,13 @@ async def list_balances(platform: PlatformDep, principal: PrincipalDep) -> s.Bal
 @router.post("/withdrawals", response_model=s.TransferPublic, status_code=201,
              responses=error_responses(401, 403, 409, 422, 503))
 async def create_withdrawal(body: s.WithdrawalCreate, request: Request, platform: PlatformDep,
-                            principal: PrincipalDep,
+                            principal: PrincipalDep, ctx: ContextDep,
                             idempotency_key: Annotated[str | None, _KEY_HEADER] = None,
                             otp: Annotated[str | None, _OTP_HEADER] = None,
                             ) -> s.TransferPublic | Response:
     """Withdraw from the caller's available balance (optional `Idempotency-Key`)."""
-    await platform.auth.mfa.require_step_up(principal.user_id, otp, action="withdrawal")
+    await platform.auth.mfa.require_step_up(principal.user_id, otp, action="withdrawal",
+                                            ctx=ctx)
     if idempotency_key is None:
         ev = await platform.trading.withdraw(principal.account, body.asset, body.amount)
         await caught_up(platform)

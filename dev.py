@@ -105,6 +105,14 @@ def build_web() -> int:
     return code
 
 
+def test_web() -> int:
+    """Run the web app's unit tests (vitest: exact decimals, the ticket's checks)."""
+    npm = shutil.which("npm")
+    if npm is None or not (WEB / "package.json").exists():
+        return 1 if _in_ci() else 0  # build_web already said why
+    return _step([npm, "test", "--silent"], cwd=WEB)
+
+
 def ensure_chromium() -> int:
     """Install Debian's chromium for the browser tests when it is missing (as root).
 
@@ -161,7 +169,7 @@ def _compiled_env() -> dict[str, str] | None:
 
 def test(args: list[str]) -> int:
     ensure_venv("dev")
-    for prepare in (build_web, ensure_chromium):
+    for prepare in (build_web, test_web, ensure_chromium):
         code = prepare()
         if code != 0:
             return code

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from tradehall.adapters.inproc.bus import InprocEventBus
 from tradehall.adapters.sql import SqlDatabase
+from tradehall.adapters.sql.projector_thread import ProjectorThread
 from tradehall.compliance.audit import AuditLog, MemoryAuditLog
 from tradehall.config import Settings
 from tradehall.entrypoints.api.ws.alpaca_stream import AlpacaTradeUpdates
@@ -71,6 +72,7 @@ class Platform:
     auth: AuthService
     components: list[Component] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _projector: ProjectorThread | None = None
     _started: bool = False
 
     @property
@@ -87,8 +89,9 @@ class Platform:
 
     async def start(self) -> None:
         """Attach the subscribers, recover the engine, then start the components."""
-        projector = self.db.projector(self.bus.subscribe("projector"))
-        self._tasks.append(asyncio.create_task(projector.run(), name="projector"))
+        # The projector runs on its own thread and loop, off the API's event loop.
+        self._projector = self.db.projector_thread(self.bus.subscribe_threaded("projector"))
+        await self._projector.start()
         for component in self.components:
             await component.attach(self)
         await self.engine.start(projection_seq=self.db.projected_seq)
@@ -111,6 +114,9 @@ class Platform:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._projector is not None:
+            projector, self._projector = self._projector, None
+            await projector.wait()  # drained: every batch before the close is committed
         await self.db.close()
         self._started = False
 

@@ -19,12 +19,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Insert, Table, and_, func, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Insert,
+    Table,
+    and_,
+    bindparam,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -65,10 +77,14 @@ class SqlProjector:
     thread, PostgreSQL's on the server), the next batches are folded. Parameters are copied
     out of the cached rows before the next fold mutates them. Rows the fold may still need
     from the database (spot holdings not touched since start) cannot be in the transaction
-    in flight, so reading them on another connection is safe.
+    in flight, so reading them on another connection is safe. Given synchronous engines
+    (SQLite on the projector's own thread), reads and commits run inline and block this loop,
+    which serves nothing else: each statement is one driver call instead of several hand-overs
+    to an async driver's thread, the dearest part of a small transaction.
     """
 
-    def __init__(self, engine: AsyncEngine, writer: AsyncEngine, progress: Progress,
+    def __init__(self, engine: AsyncEngine | Engine, writer: AsyncEngine | Engine,
+                 progress: Progress,
                  cache: ProjectionCache, subscription: Subscription | None, *,
                  max_commands: int = 20_000, linger_s: float = 0.0) -> None:
         self._engine = engine
@@ -80,6 +96,7 @@ class SqlProjector:
         self._linger_s = linger_s
         self._last_arrival = -1e9  # perf_counter of the previous transaction's first batch
         self._statements: dict[str, _RawInsert] = {}
+        self._state_update: str | None = None
         self._folded_seq = progress.seq
         self.transactions = 0
         self.rows = 0
@@ -206,13 +223,32 @@ class SqlProjector:
 
     async def _commit(self, prepared: _Prepared) -> None:
         started = time.perf_counter_ns()
-        try:
-            async with self._writer.begin() as conn:
+
+        def write(conn: Connection) -> None:
+            for stmt, params in prepared.writes:
+                conn.exec_driver_sql(stmt.sql, params)
+            conn.execute(update(t.projection_state)
+                         .where(t.projection_state.c.name == PROJECTION)
+                         .values(seq=prepared.last_seq))
+
+        def write_raw(conn: Connection) -> None:
+            # Straight to the driver: SQLAlchemy's execution context per statement would
+            # cost more than SQLite's own work for a transaction of a few rows.
+            cursor = conn.connection.cursor()
+            try:
                 for stmt, params in prepared.writes:
-                    await conn.exec_driver_sql(stmt.sql, params)
-                await conn.execute(update(t.projection_state)
-                                   .where(t.projection_state.c.name == PROJECTION)
-                                   .values(seq=prepared.last_seq))
+                    cursor.executemany(stmt.sql, params)
+                cursor.execute(self._state_sql(), (prepared.last_seq, PROJECTION))
+            finally:
+                cursor.close()
+
+        try:
+            if isinstance(self._writer, AsyncEngine):
+                async with self._writer.begin() as conn:
+                    await conn.run_sync(write)
+            else:
+                with self._writer.begin() as sync_conn:
+                    write_raw(sync_conn)
         except BaseException:
             self._forget()
             raise
@@ -236,19 +272,44 @@ class SqlProjector:
             c.symbol == newest.c.symbol, c.interval_s == newest.c.interval_s,
             c.start_ns == newest.c.start_ns))
         live = select(t.orders).where(t.orders.c.status.in_(OPEN_STATUSES))
-        async with self._engine.connect() as conn:
-            self._cache.load((await conn.execute(select(t.instruments))).mappings(),
-                             (await conn.execute(live)).mappings(),
-                             (await conn.execute(candles)).mappings())
+
+        def load(conn: Connection) -> None:
+            self._cache.load(conn.execute(select(t.instruments)).mappings(),
+                             conn.execute(live).mappings(), conn.execute(candles).mappings())
+
+        await self._read(load)
 
     async def _load_holdings(self, missing: set[HoldingKey]) -> None:
         keys = sorted(missing)
         pos = t.positions.c
-        async with self._engine.connect() as conn:
+
+        def load(conn: Connection) -> None:
             for i in range(0, len(keys), _CHUNK):
                 stmt = select(t.positions).where(
                     tuple_(pos.account, pos.symbol).in_(keys[i:i + _CHUNK]))
-                self._cache.add_holdings((await conn.execute(stmt)).mappings())
+                self._cache.add_holdings(conn.execute(stmt).mappings())
+
+        await self._read(load)
+
+    async def _read(self, load: Callable[[Connection], None]) -> None:
+        if isinstance(self._engine, AsyncEngine):
+            async with self._engine.connect() as conn:
+                await conn.run_sync(load)
+        else:
+            with self._engine.connect() as sync_conn:
+                load(sync_conn)
+
+    def _state_sql(self) -> str:
+        """UPDATE of the projection's seq, positional (seq, name), for the writer's dialect."""
+        if self._state_update is None:
+            state = t.projection_state
+            stmt = (update(state).where(state.c.name == bindparam("state_name"))
+                    .values(seq=bindparam("state_seq")))
+            compiled = stmt.compile(dialect=self._writer.dialect)
+            if list(compiled.positiontup or ()) != ["state_seq", "state_name"]:
+                raise RuntimeError(f"unexpected parameters {compiled.positiontup}")
+            self._state_update = compiled.string
+        return self._state_update
 
     def _statement(self, table: Table, *, upsert: bool) -> _RawInsert:
         stmt = self._statements.get(table.name)

@@ -2,8 +2,9 @@
 
 The projector's per-batch work (folding events into rows, copying parameters, driving the
 database) used to run on the API's event loop, between requests. Here it runs on a dedicated
-thread: `start()` opens the projector's engines (reader and writer, apart from the API's, since
-an async engine belongs to the loop it was created on) and returns once the projector reads its
+thread: `start()` opens the projector's engines (reader and writer, apart from the API's: an
+async engine belongs to the loop it was created on; on SQLite they are synchronous, since a
+blocking call on this thread holds up nobody) and returns once the projector reads its
 subscription, which the bus feeds from the API's loop (`ThreadedSubscription`). The projector
 advances the shared `Progress`, which wakes `wait_for` callers on their own loop, so the routes'
 read-your-writes stay as they were. `wait()` returns once the subscription ended and every batch
@@ -17,10 +18,11 @@ import asyncio
 import logging
 import threading
 
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradehall.adapters.inproc.bus import ThreadedSubscription
-from tradehall.adapters.sql.connect import create_engines
+from tradehall.adapters.sql.connect import create_engines, create_sync_sqlite_engines
 from tradehall.adapters.sql.progress import Progress
 from tradehall.adapters.sql.projection import ProjectionCache
 from tradehall.adapters.sql.projector import SqlProjector
@@ -84,7 +86,9 @@ class ProjectorThread:
 
     async def _run(self, caller: asyncio.AbstractEventLoop,
                    started: asyncio.Future[None]) -> None:
-        engine, writer = create_engines(self._url)
+        engines: tuple[AsyncEngine, AsyncEngine] | tuple[Engine, Engine]
+        engines = create_sync_sqlite_engines(self._url) or create_engines(self._url)
+        engine, writer = engines
         try:
             projector = SqlProjector(engine, writer, self._progress, self._cache,
                                      self._subscription, max_commands=self._max_commands,
@@ -96,10 +100,12 @@ class ProjectorThread:
             await _dispose(engine, writer)
 
 
-async def _dispose(engine: AsyncEngine, writer: AsyncEngine) -> None:
-    await engine.dispose()
-    if writer.sync_engine.pool is not engine.sync_engine.pool:
-        await writer.dispose()
+async def _dispose(engine: AsyncEngine | Engine, writer: AsyncEngine | Engine) -> None:
+    for each in (engine, writer) if writer is not engine else (engine,):
+        if isinstance(each, AsyncEngine):
+            await each.dispose()
+        else:
+            each.dispose()
 
 
 def _hand_over(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None] | None,

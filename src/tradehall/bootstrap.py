@@ -32,6 +32,7 @@ from tradehall.adapters.sql.accounts import SqlAccountStore, SqlMailOutbox, SqlM
 from tradehall.adapters.sql.audit import SqlAuditLog
 from tradehall.adapters.sql.external import SqlExternalLinkStore
 from tradehall.adapters.sql.kyc import SqlKycDocumentStore
+from tradehall.adapters.sql.projector_thread import ProjectorThread
 from tradehall.adapters.sql.sessions import SqlAlertStore, SqlSessionStore, SqlSigningKeyStore
 from tradehall.compliance.audit import AuditLog, AuditTrail
 from tradehall.compliance.keys import KeyProvider
@@ -114,6 +115,7 @@ class Platform:
     kyc: KycService
     components: list[Component] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _projector: ProjectorThread | None = None
     _started: bool = False
 
     @property
@@ -130,8 +132,9 @@ class Platform:
 
     async def start(self) -> None:
         """Attach the subscribers, recover the engine, then start the components."""
-        projector = self.db.projector(self.bus.subscribe("projector"))
-        self._tasks.append(asyncio.create_task(projector.run(), name="projector"))
+        # The projector runs on its own thread and loop, off the API's event loop.
+        self._projector = self.db.projector_thread(self.bus.subscribe_threaded("projector"))
+        await self._projector.start()
         for component in self.components:
             await component.attach(self)
         await self.engine.start(projection_seq=self.db.projected_seq)
@@ -154,6 +157,9 @@ class Platform:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._projector is not None:
+            projector, self._projector = self._projector, None
+            await projector.wait()  # drained: every batch before the close is committed
         await self.db.close()
         self._started = False
 

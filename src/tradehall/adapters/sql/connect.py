@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -65,8 +65,29 @@ def create_engines(url: str) -> tuple[AsyncEngine, AsyncEngine]:
     return engine, engine
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def create_sync_sqlite_engines(url: str) -> tuple[Engine, Engine] | None:
+    """Synchronous (readers, writer) for a SQLite URL, tuned alike; None for other backends.
+
+    For the projector on its own thread: there a blocking driver call costs nothing to anyone
+    else, and it saves the async driver's hand-over to its thread on every statement.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    if parsed.database in (None, "", ":memory:"):
+        raise ValueError("the read models need a SQLite file, not an in-memory database")
+    plain = parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+    readers = create_engine(plain, pool_size=2, max_overflow=2)
+    writer = create_engine(plain, pool_size=1, max_overflow=0)
+    for engine in (readers, writer):
+        _tune_sqlite(engine)
+    return readers, writer.execution_options(**{WRITE_OPTION: True})
+
+
+def _tune_sqlite(engine: AsyncEngine | Engine) -> None:
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Autocommit at the driver level: SQLAlchemy's begin event below issues the BEGINs.
         dbapi_connection.isolation_level = None
@@ -77,7 +98,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

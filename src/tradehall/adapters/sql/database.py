@@ -2,8 +2,10 @@
 
 The composition root opens it with a URL (SQLite file by default, PostgreSQL by DSN), reads
 `projected_seq` to tell the engine where recovery must republish from, wires `read_model` and
-`identity` into the service, and runs one `projector(subscription)` task. Owns the engine and
-the projection's shared state (progress, row cache); holds no process-global state.
+`identity` into the service, and runs one projector: `projector_thread(subscription)` on a
+thread of its own in a running platform, `projector(subscription)` on the caller's loop (tests,
+benchmarks). Owns the engine and the projection's shared state (progress, row cache); holds no
+process-global state.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tradehall.adapters.inproc.bus import ThreadedSubscription
 from tradehall.adapters.sql import schema as schema
 from tradehall.adapters.sql import tables as t
 from tradehall.adapters.sql.connect import create_engines, migrate
@@ -18,6 +21,7 @@ from tradehall.adapters.sql.identity import SqlIdentityStore
 from tradehall.adapters.sql.progress import Progress
 from tradehall.adapters.sql.projection import ProjectionCache
 from tradehall.adapters.sql.projector import PROJECTION, SqlProjector
+from tradehall.adapters.sql.projector_thread import ProjectorThread
 from tradehall.adapters.sql.read_model import SqlReadModel
 from tradehall.service.ports import Subscription
 
@@ -25,8 +29,10 @@ from tradehall.service.ports import Subscription
 class SqlDatabase:
     """The read models and the identity store of one SQL database."""
 
-    def __init__(self, engine: AsyncEngine, writer: AsyncEngine, projected_seq: int) -> None:
+    def __init__(self, engine: AsyncEngine, writer: AsyncEngine, projected_seq: int,
+                 url: str | None = None) -> None:
         self.engine = engine
+        self._url = url
         self._writer = writer
         self._progress = Progress(projected_seq)
         self._projected_at_open = projected_seq
@@ -50,7 +56,7 @@ class SqlDatabase:
         except BaseException:
             await _dispose(engine, writer)
             raise
-        return cls(engine, writer, int(seq))
+        return cls(engine, writer, int(seq), url)
 
     @property
     def projected_seq(self) -> int:
@@ -71,6 +77,14 @@ class SqlDatabase:
         """Return the projector of this database (one at a time) for a subscription."""
         return SqlProjector(self.engine, self._writer, self._progress, self._cache, subscription,
                             max_commands=max_commands)
+
+    def projector_thread(self, subscription: ThreadedSubscription, *,
+                         max_commands: int = 20_000) -> ProjectorThread:
+        """Return the projector of this database on a thread of its own (not started)."""
+        if self._url is None:
+            raise RuntimeError("a projector thread needs the database opened by URL")
+        return ProjectorThread(self._url, self._progress, self._cache, subscription,
+                               max_commands=max_commands)
 
     async def close(self) -> None:
         """Close every pooled connection."""

@@ -8,20 +8,35 @@ candles into the cache; each transaction loads the spot holdings the cache lacks
 results (`projection.fold`), writes every changed row with one executemany per table, and
 moves `projection_state` to the batch's last seq in the same transaction, so results at or
 below it are skipped when recovery republishes them. Only after the commit are
-`wait_for(seq)` waiters woken. A failed write propagates (nothing is swallowed): the caller
-decides whether the process stops.
+`wait_for(seq)` waiters woken. With `linger_s`, a batch that arrives hard on the heels of the
+previous one waits up to that long for more before its transaction starts (fewer, larger
+transactions under load), unless a caller waits for the projections: then it goes at once. A
+failed write propagates (nothing is swallowed): the caller decides whether the process stops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Insert, Table, and_, func, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Insert,
+    Table,
+    and_,
+    bindparam,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -62,19 +77,26 @@ class SqlProjector:
     thread, PostgreSQL's on the server), the next batches are folded. Parameters are copied
     out of the cached rows before the next fold mutates them. Rows the fold may still need
     from the database (spot holdings not touched since start) cannot be in the transaction
-    in flight, so reading them on another connection is safe.
+    in flight, so reading them on another connection is safe. Given synchronous engines
+    (SQLite on the projector's own thread), reads and commits run inline and block this loop,
+    which serves nothing else: each statement is one driver call instead of several hand-overs
+    to an async driver's thread, the dearest part of a small transaction.
     """
 
-    def __init__(self, engine: AsyncEngine, writer: AsyncEngine, progress: Progress,
+    def __init__(self, engine: AsyncEngine | Engine, writer: AsyncEngine | Engine,
+                 progress: Progress,
                  cache: ProjectionCache, subscription: Subscription | None, *,
-                 max_commands: int = 20_000) -> None:
+                 max_commands: int = 20_000, linger_s: float = 0.0) -> None:
         self._engine = engine
         self._writer = writer
         self._progress = progress
         self._cache = cache
         self._subscription = subscription
         self._max_commands = max_commands
+        self._linger_s = linger_s
+        self._last_arrival = -1e9  # perf_counter of the previous transaction's first batch
         self._statements: dict[str, _RawInsert] = {}
+        self._state_update: str | None = None
         self._folded_seq = progress.seq
         self.transactions = 0
         self.rows = 0
@@ -117,6 +139,12 @@ class SqlProjector:
             return [], False
         batches = [first]
         size = len(first.results)
+        if self._linger_s > 0:
+            arrival = time.perf_counter()
+            busy = arrival - self._last_arrival < self._linger_s
+            self._last_arrival = arrival
+            if busy and queue.empty():  # behind already: the queue merges by itself
+                await self._linger()
         while size < self._max_commands and not queue.empty():
             batch = queue.get_nowait()
             if batch is None:
@@ -124,6 +152,25 @@ class SqlProjector:
             batches.append(batch)
             size += len(batch.results)
         return batches, True
+
+    async def _linger(self) -> None:
+        """Wait up to `linger_s` for more batches; return early once a caller waits."""
+        progress = self._progress
+        if progress.waiting():
+            return
+        loop = asyncio.get_running_loop()
+        hurry = asyncio.Event()
+
+        def hurry_up() -> None:
+            loop.call_soon_threadsafe(hurry.set)
+
+        progress.on_wait(hurry_up)
+        try:
+            if not progress.waiting():  # a waiter that came before the hook was set
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(hurry.wait(), self._linger_s)
+        finally:
+            progress.on_wait(None)
 
     async def apply(self, batches: Sequence[EventBatch]) -> Changes | None:
         """Project batches in one transaction; skip what is already projected."""
@@ -176,13 +223,32 @@ class SqlProjector:
 
     async def _commit(self, prepared: _Prepared) -> None:
         started = time.perf_counter_ns()
-        try:
-            async with self._writer.begin() as conn:
+
+        def write(conn: Connection) -> None:
+            for stmt, params in prepared.writes:
+                conn.exec_driver_sql(stmt.sql, params)
+            conn.execute(update(t.projection_state)
+                         .where(t.projection_state.c.name == PROJECTION)
+                         .values(seq=prepared.last_seq))
+
+        def write_raw(conn: Connection) -> None:
+            # Straight to the driver: SQLAlchemy's execution context per statement would
+            # cost more than SQLite's own work for a transaction of a few rows.
+            cursor = conn.connection.cursor()
+            try:
                 for stmt, params in prepared.writes:
-                    await conn.exec_driver_sql(stmt.sql, params)
-                await conn.execute(update(t.projection_state)
-                                   .where(t.projection_state.c.name == PROJECTION)
-                                   .values(seq=prepared.last_seq))
+                    cursor.executemany(stmt.sql, params)
+                cursor.execute(self._state_sql(), (prepared.last_seq, PROJECTION))
+            finally:
+                cursor.close()
+
+        try:
+            if isinstance(self._writer, AsyncEngine):
+                async with self._writer.begin() as conn:
+                    await conn.run_sync(write)
+            else:
+                with self._writer.begin() as sync_conn:
+                    write_raw(sync_conn)
         except BaseException:
             self._forget()
             raise
@@ -206,19 +272,44 @@ class SqlProjector:
             c.symbol == newest.c.symbol, c.interval_s == newest.c.interval_s,
             c.start_ns == newest.c.start_ns))
         live = select(t.orders).where(t.orders.c.status.in_(OPEN_STATUSES))
-        async with self._engine.connect() as conn:
-            self._cache.load((await conn.execute(select(t.instruments))).mappings(),
-                             (await conn.execute(live)).mappings(),
-                             (await conn.execute(candles)).mappings())
+
+        def load(conn: Connection) -> None:
+            self._cache.load(conn.execute(select(t.instruments)).mappings(),
+                             conn.execute(live).mappings(), conn.execute(candles).mappings())
+
+        await self._read(load)
 
     async def _load_holdings(self, missing: set[HoldingKey]) -> None:
         keys = sorted(missing)
         pos = t.positions.c
-        async with self._engine.connect() as conn:
+
+        def load(conn: Connection) -> None:
             for i in range(0, len(keys), _CHUNK):
                 stmt = select(t.positions).where(
                     tuple_(pos.account, pos.symbol).in_(keys[i:i + _CHUNK]))
-                self._cache.add_holdings((await conn.execute(stmt)).mappings())
+                self._cache.add_holdings(conn.execute(stmt).mappings())
+
+        await self._read(load)
+
+    async def _read(self, load: Callable[[Connection], None]) -> None:
+        if isinstance(self._engine, AsyncEngine):
+            async with self._engine.connect() as conn:
+                await conn.run_sync(load)
+        else:
+            with self._engine.connect() as sync_conn:
+                load(sync_conn)
+
+    def _state_sql(self) -> str:
+        """UPDATE of the projection's seq, positional (seq, name), for the writer's dialect."""
+        if self._state_update is None:
+            state = t.projection_state
+            stmt = (update(state).where(state.c.name == bindparam("state_name"))
+                    .values(seq=bindparam("state_seq")))
+            compiled = stmt.compile(dialect=self._writer.dialect)
+            if list(compiled.positiontup or ()) != ["state_seq", "state_name"]:
+                raise RuntimeError(f"unexpected parameters {compiled.positiontup}")
+            self._state_update = compiled.string
+        return self._state_update
 
     def _statement(self, table: Table, *, upsert: bool) -> _RawInsert:
         stmt = self._statements.get(table.name)

@@ -138,6 +138,7 @@ async def _announce(server: _Server, platform: Platform) -> None:
     base = f"http://{shown}:{port}"
     lines = [
         f"tradehall is running on {base} (data in {platform.settings.data_dir}/)",
+        f"  trading app      {base}/app/",
         f"  API (Alpaca v2)  {base}/v2      native API {base}/v1",
         f"  OpenAPI docs     {base}/docs",
         f"  WebSocket        ws://{shown}:{port}/v1/ws   (Alpaca trade_updates: /stream)",

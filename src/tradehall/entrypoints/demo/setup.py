@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from tradehall.entrypoints.demo import catalog, credentials
 from tradehall.entrypoints.demo.credentials import DemoCredential
 from tradehall.entrypoints.demo.makers import DemoMarket, DemoMarketConfig
+from tradehall.identity.context import RequestContext
 from tradehall.identity.principal import SCOPES
 from tradehall.kernel.clock import NANOS_PER_SECOND
 from tradehall.kernel.errors import TemporaryError, Unauthorized
@@ -131,7 +132,9 @@ async def _ensure_user(platform: Platform, username: str,
     password: str | None = None if entry is None else entry.password
     if password is not None:
         try:
-            await auth.login(username, password)
+            # Only check the password: a login would open a session on every start.
+            await auth.users.verify_login(username, password, None,
+                                          RequestContext(user_agent="demo setup"))
         except Unauthorized:
             _log.warning("demo user %s: the stored password no longer matches", username)
             password = None

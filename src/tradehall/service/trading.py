@@ -9,6 +9,7 @@ anything else -> Rejected). Nothing here parses HTTP or renders JSON. No I/O of 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
@@ -77,6 +78,13 @@ class TradingService:
     def __init__(self, engine: EnginePort, refdata: ReferenceData) -> None:
         self.engine = engine
         self.refdata = refdata
+        self.gate: Callable[[c.EngineCommand], None] | None = None
+        """Checks a user's trading command against the platform mode (fallback/service.py)."""
+
+    async def _execute(self, command: c.EngineCommand) -> CommandResult:
+        if self.gate is not None:
+            self.gate(command)
+        return await self.engine.execute(command)
 
     # -- Orders ---------------------------------------------------------------------------------
 
@@ -101,19 +109,19 @@ class TradingService:
 
     async def submit(self, command: c.SubmitOrder | c.ClosePosition) -> OrderOutcome:
         """Send an order command and sort its events into an outcome."""
-        result = await self.engine.execute(command)
+        result = await self._execute(command)
         return order_outcome(result, command.client_order_id)
 
     async def cancel_order(self, account: AccountId, order_id: OrderId) -> CommandResult:
         """Cancel one open order by engine id; NotFound when it is not open (or not yours)."""
-        result = await self.engine.execute(c.CancelOrder(account=account, order_id=order_id))
+        result = await self._execute(c.CancelOrder(account=account, order_id=order_id))
         raise_on_rejection(result)
         return result
 
     async def cancel_all(self, account: AccountId, symbol: str | None = None) -> CommandResult:
         """Cancel every open order of the account, or of one symbol."""
         sym = None if symbol is None else self.refdata.instrument(symbol).symbol
-        result = await self.engine.execute(c.CancelAll(account=account, symbol=sym))
+        result = await self._execute(c.CancelAll(account=account, symbol=sym))
         raise_on_rejection(result)
         return result
 
@@ -128,7 +136,7 @@ class TradingService:
             account=account, client_order_id=client_order_id,
             qty=None if qty is None else inst.qty_to_lots(qty, "qty"),
             price=None if price is None else inst.price_to_ticks(price, "price"))
-        result = await self.engine.execute(command)
+        result = await self._execute(command)
         raise_on_rejection(result)
         return result
 

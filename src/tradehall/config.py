@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     hsts_max_age_s: int = Field(default=0, ge=0)
     """Send Strict-Transport-Security with this max-age (set it when served over HTTPS)."""
     max_json_depth: int = Field(default=32, ge=2, le=512)
+    fallback_claim_ttl_s: int = Field(default=120, ge=1, le=86_400)
+    """A dealer's claim on a fallback request not acted on for this long frees it."""
+    fallback_four_eyes_notional: int | None = Field(default=None, ge=0)
+    """Fallback requests above this notional (quote minor units) need a second dealer."""
+    fallback_sla_warn_s: int = Field(default=120, ge=1)
+    fallback_sla_breach_s: int = Field(default=600, ge=1)
+    fallback_health_failures: int = Field(default=3, ge=1, le=1_000)
+    """Failed engine probes in a row (every 0.5 s) before the platform enters fallback."""
 
     @model_validator(mode="after")
     def _check_origins(self) -> Settings:

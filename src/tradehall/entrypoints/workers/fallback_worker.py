@@ -3,9 +3,9 @@ decisions off once the engine accepts commands.
 
 Every tick (0.5 s, or at once when the desk decided a request) it re-reads the mode (the CLI
 or another process may have changed it), lets the health monitor probe the engine (entering
-or leaving an automatic fallback), and, while the engine is ready, runs the dispatcher, which
-executes approved requests exactly once. A failed tick is logged and the next one retries:
-the loop only ends when the component stops.
+or leaving an automatic fallback), and, while the engine is ready and the mode is not
+fallback, runs the dispatcher, which executes approved requests exactly once. A failed tick is
+logged and the next one retries: the loop only ends when the component stops.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from tradehall.fallback.model import PlatformMode
 from tradehall.fallback.monitor import HealthMonitor
 
 if TYPE_CHECKING:
@@ -64,9 +65,11 @@ class FallbackWorker:
 
     @staticmethod
     async def tick(platform: Platform, monitor: HealthMonitor) -> None:
-        """One round: mode, health, and the dispatcher when the engine is ready."""
+        """One round: mode, health, and the dispatcher when the engine takes commands."""
         parts = platform.fallback
         await parts.modes.refresh()
         await monitor.step()
-        if platform.engine.is_ready():
+        # In fallback the desk decides but nothing executes, even with a healthy engine (a
+        # maintenance fallback); the decided requests run once the mode is left.
+        if platform.engine.is_ready() and parts.modes.current.mode is not PlatformMode.FALLBACK:
             await parts.dispatcher.run_once()

@@ -222,6 +222,7 @@ async def test_fallback_from_filing_to_dispatch_executes_the_close_exactly_once(
         assert again.status_code == 200
         assert [r["id"] for r in again.json()["requests"]] == [close_req["id"]]
         assert other_body.status_code == 409
+        assert other_body.json()["code"] == "idempotency_key_reused"
         assert same_target.status_code == 409
         assert same_target.json()["code"] == "request_open_for_target"
         assert cancel.status_code == 201, cancel.text

@@ -197,8 +197,8 @@ async def test_fallback_from_filing_to_dispatch_executes_the_close_exactly_once(
         alice, _ = await long_position(server, client)
         resting = (await order(client, alice, side="buy", qty="10", price="1.01000")).json()
         other = (await order(client, alice, side="buy", qty="5", price="1.00000")).json()
-        d1 = await server.create_user("d1", roles=("dealer",))
-        d2 = await server.create_user("d2", roles=("dealer",))
+        d1 = await server.create_user("dealer1", roles=("dealer",))
+        d2 = await server.create_user("dealer2", roles=("dealer",))
         await set_mode(client, d1, "fallback")
 
         # Filing, idempotency, one open request per target, withdrawing.
@@ -250,7 +250,7 @@ async def test_fallback_from_filing_to_dispatch_executes_the_close_exactly_once(
         summary = (await client.get("/v1/desk/summary", headers=d2.headers)).json()
 
         assert claimed.status_code == 200, claimed.text
-        assert (seen.json()["status"], seen.json()["claimed_by"]) == ("claimed", "d1")
+        assert (seen.json()["status"], seen.json()["claimed_by"]) == ("claimed", "dealer1")
         assert stolen.status_code == 409
         assert stolen.json()["code"] == "request_claimed"
         assert executed.status_code == 200, executed.text

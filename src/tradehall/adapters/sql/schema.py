@@ -11,9 +11,11 @@ from tradehall.adapters.sql import (
     tables_accounts,
     tables_compliance,
     tables_external,
+    tables_fallback,
     tables_keys,
     tables_sessions,
 )
 from tradehall.adapters.sql.tables import metadata as metadata
 
-PARTS = (tables_accounts, tables_compliance, tables_external, tables_keys, tables_sessions)
+PARTS = (tables_accounts, tables_compliance, tables_external, tables_fallback, tables_keys,
+         tables_sessions)

@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.String(length=36), nullable=False),
         sa.Column("username", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("symbol", sa.String(length=32), nullable=False),
+        sa.Column("symbol", sa.String(length=64), nullable=False),
         sa.Column("order_id", sa.String(length=36), nullable=True),
         sa.Column("side", sa.String(length=8), nullable=False),
         sa.Column("qty", sa.BigInteger(), nullable=True),
@@ -87,4 +87,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("platform_mode")
     op.drop_table("fallback_idempotency")
+    for name in ("status_created_ns", "account_updated_ns", "account_open_target",
+                 "account_created_ns"):
+        op.drop_index(op.f(f"ix_fallback_requests_{name}"), table_name="fallback_requests")
     op.drop_table("fallback_requests")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -31,6 +32,7 @@ from tradehall.adapters.sql import SqlDatabase
 from tradehall.adapters.sql.accounts import SqlAccountStore, SqlMailOutbox, SqlMfaStore
 from tradehall.adapters.sql.audit import SqlAuditLog
 from tradehall.adapters.sql.external import SqlExternalLinkStore
+from tradehall.adapters.sql.fallback import SqlModeStore, SqlRequestStore
 from tradehall.adapters.sql.kyc import SqlKycDocumentStore
 from tradehall.adapters.sql.projector_thread import ProjectorThread
 from tradehall.adapters.sql.sessions import SqlAlertStore, SqlSessionStore, SqlSigningKeyStore
@@ -43,7 +45,11 @@ from tradehall.entrypoints.api.ws.feed import MarketDataFeed
 from tradehall.entrypoints.demo.setup import DemoComponent
 from tradehall.entrypoints.workers.engine_host import EngineHostConfig
 from tradehall.entrypoints.workers.engine_thread import EngineThread, EngineThreadConfig
+from tradehall.entrypoints.workers.fallback_worker import FallbackWorker
 from tradehall.entrypoints.workers.session_upkeep import SessionUpkeep
+from tradehall.fallback.dispatch import Dispatcher
+from tradehall.fallback.ports import RequestStore
+from tradehall.fallback.service import DeskService, FallbackConfig, ModeService, RequestService
 from tradehall.identity.alerts import AlertService
 from tradehall.identity.apikeys import ApiKeyConfig, ApiKeyService
 from tradehall.identity.external import ExternalConfig, ExternalIdentity
@@ -99,6 +105,20 @@ class Component(Protocol):
 
 
 @dataclass
+class FallbackParts:
+    """The fallback mode and dealing desk: the mode, the users' and the desk's use cases, and
+    the dispatcher that executes decided requests once the engine accepts commands."""
+
+    modes: ModeService
+    requests: RequestService
+    desk: DeskService
+    dispatcher: Dispatcher
+    store: RequestStore
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by the desk when a request was decided, so the worker dispatches at once."""
+
+
+@dataclass
 class Platform:
     """Everything one tradehall process runs, wired."""
 
@@ -113,6 +133,7 @@ class Platform:
     keys_provider: KeyProvider
     audit_trail: AuditTrail
     kyc: KycService
+    fallback: FallbackParts
     components: list[Component] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _projector: ProjectorThread | None = None
@@ -229,10 +250,15 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     # -- Compliance: the KYC vault (ciphertext files under the data dir, metadata in SQL) --
     kyc = KycService(SqlKycDocumentStore(db.engine, db.writer), FileBlobStore(data_dir / "kyc"),
                      DocumentVault(keys_provider), audit, clock)
+    trading = TradingService(engine, refdata)
+    # -- Fallback and dealing desk: the mode gates every user trading command --
+    fallback = _fallback_parts(settings, db, trading, refdata, clock, audit, alerts,
+                               lambda: bus.last_seq)
+    trading.gate = fallback.modes.gate
     platform = Platform(settings=settings, clock=clock, bus=bus, engine=engine,
-                        refdata=refdata, db=db, trading=TradingService(engine, refdata),
+                        refdata=refdata, db=db, trading=trading,
                         auth=auth, keys_provider=keys_provider,
-                        audit_trail=audit, kyc=kyc)
+                        audit_trail=audit, kyc=kyc, fallback=fallback)
     holder.append(platform)
     # -- Components (one block per component; attach order = list order) ----------------------
     if redis_lifetime is not None:
@@ -245,8 +271,30 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
         platform.components.append(DemoComponent())
     platform.components.append(AlpacaTradeUpdates())
     platform.components.append(SessionUpkeep(settings.session_upkeep_interval_s))
+    platform.components.append(FallbackWorker(settings.fallback_health_failures))
     # -- end of components ------------------------------------------------------------------------
     return platform
+
+
+def _fallback_parts(settings: Settings, db: SqlDatabase, trading: TradingService,
+                    refdata: ReferenceData, clock: Clock, audit: AuditLog,
+                    alerts: AlertService, engine_seq: Callable[[], int]) -> FallbackParts:
+    config = FallbackConfig(claim_ttl_s=settings.fallback_claim_ttl_s,
+                            four_eyes_notional=settings.fallback_four_eyes_notional,
+                            sla_warn_s=settings.fallback_sla_warn_s,
+                            sla_breach_s=settings.fallback_sla_breach_s)
+    store = SqlRequestStore(db.engine, db.writer)
+    modes = ModeService(SqlModeStore(db.engine, db.writer), clock, audit, refdata)
+    wake = asyncio.Event()
+    return FallbackParts(
+        modes=modes,
+        requests=RequestService(store, modes, db.read_model, refdata, clock, audit, alerts,
+                                config),
+        desk=DeskService(store, modes, db.read_model, refdata, clock, audit, alerts, config,
+                         wake_dispatcher=wake.set),
+        dispatcher=Dispatcher(store, trading, db.read_model, clock, audit, alerts,
+                              engine_seq=engine_seq),
+        store=store, wake=wake)
 
 
 def _login_failures(settings: Settings) -> tuple[FailureCounter, RedisClientLifetime | None]:

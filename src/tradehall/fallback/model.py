@@ -162,8 +162,10 @@ class FallbackRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 # -- State machine -------------------------------------------------------------------------------
 _ALLOWED: dict[RequestStatus, frozenset[RequestStatus]] = {
+    # A dealer may decide on a free request at once (claiming it in the same step).
     RequestStatus.PENDING: frozenset({RequestStatus.CLAIMED, RequestStatus.WITHDRAWN,
-                                      RequestStatus.REJECTED}),
+                                      RequestStatus.REJECTED, RequestStatus.APPROVED,
+                                      RequestStatus.AWAITING_APPROVAL}),
     RequestStatus.CLAIMED: frozenset({RequestStatus.PENDING, RequestStatus.CLAIMED,
                                       RequestStatus.AWAITING_APPROVAL, RequestStatus.APPROVED,
                                       RequestStatus.EXECUTED, RequestStatus.REJECTED}),

@@ -61,6 +61,8 @@ READ = member("read")
 TRADE = member("trade")
 WITHDRAW = member("withdraw")
 ADMIN_WRITE = roles("admin", scope="trade")
+DEALER_READ = roles("dealer", scope="read")
+DEALER_WRITE = roles("dealer", scope="trade")
 
 RULES: dict[tuple[str, str], Rule] = {
     # -- Public: health, reference and market data, login, streams (auth in their protocol),
@@ -156,6 +158,26 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/v1/admin/users/{username}/roles"): ADMIN_WRITE,
     ("PUT", "/v1/admin/users/{username}/state"): ADMIN_WRITE,
     ("POST", "/v1/admin/users/{username}/unlock"): ADMIN_WRITE,
+    # -- Fallback: the mode banner is public; users file requests to the desk ----------------
+    ("GET", "/v1/fallback/status"): PUBLIC,
+    ("GET", "/v1/fallback/snapshot"): READ,
+    ("GET", "/v1/fallback/requests"): READ,
+    ("GET", "/v1/fallback/requests/{request_id}"): READ,
+    ("POST", "/v1/fallback/requests"): TRADE,
+    ("DELETE", "/v1/fallback/requests/{request_id}"): TRADE,
+    # -- Dealing desk: dealers (admins have every role) ----------------------------------------
+    ("GET", "/v1/desk/queue"): DEALER_READ,
+    ("GET", "/v1/desk/summary"): DEALER_READ,
+    ("GET", "/v1/desk/requests/{request_id}"): DEALER_READ,
+    ("GET", "/v1/desk/accounts/{account}"): DEALER_READ,
+    ("POST", "/v1/desk/requests/{request_id}/claim"): DEALER_WRITE,
+    ("POST", "/v1/desk/requests/{request_id}/release"): DEALER_WRITE,
+    ("POST", "/v1/desk/requests/{request_id}/execute"): DEALER_WRITE,
+    ("POST", "/v1/desk/requests/{request_id}/approve"): DEALER_WRITE,
+    ("POST", "/v1/desk/requests/{request_id}/reject"): DEALER_WRITE,
+    ("POST", "/v1/desk/bulk"): DEALER_WRITE,
+    ("GET", "/v1/desk/mode"): DEALER_READ,
+    ("PUT", "/v1/desk/mode"): DEALER_WRITE,
 }
 
 

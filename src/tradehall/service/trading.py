@@ -9,10 +9,9 @@ anything else -> Rejected). Nothing here parses HTTP or renders JSON. No I/O of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from tradehall.kernel.errors import Conflict, InvalidInput, NotFound, Rejected
 from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, OrderId, random_uuid
@@ -35,6 +34,13 @@ _E = TypeVar("_E", bound=StrEnum)
 MAX_CLIENT_ORDER_ID = 64
 _NOT_FOUND = frozenset({"order_not_found", "no_position", "unknown_symbol"})
 _CONFLICT = frozenset({"duplicate_client_order_id"})
+
+
+class CommandGate(Protocol):
+    """Checks a user's trading command against the platform mode; raises to refuse it."""
+
+    def __call__(self, command: c.EngineCommand, /, *,
+                 current_qty: int | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +84,13 @@ class TradingService:
     def __init__(self, engine: EnginePort, refdata: ReferenceData) -> None:
         self.engine = engine
         self.refdata = refdata
-        self.gate: Callable[[c.EngineCommand], None] | None = None
+        self.gate: CommandGate | None = None
         """Checks a user's trading command against the platform mode (fallback/service.py)."""
 
-    async def _execute(self, command: c.EngineCommand) -> CommandResult:
+    async def _execute(self, command: c.EngineCommand, *,
+                       current_qty: int | None = None) -> CommandResult:
         if self.gate is not None:
-            self.gate(command)
+            self.gate(command, current_qty=current_qty)
         return await self.engine.execute(command)
 
     # -- Orders ---------------------------------------------------------------------------------
@@ -127,8 +134,13 @@ class TradingService:
 
     async def amend_order(self, account: AccountId, symbol: str,
                           client_order_id: ClientOrderId, *, qty: object | None = None,
-                          price: object | None = None) -> CommandResult:
-        """Change a resting order's total quantity and/or price (`symbol` gives the grid)."""
+                          price: object | None = None,
+                          current_qty: int | None = None) -> CommandResult:
+        """Change a resting order's total quantity and/or price (`symbol` gives the grid).
+
+        `current_qty` (the order's total now, from the read model) lets the close-only mode
+        tell a decrease from an increase.
+        """
         if qty is None and price is None:
             raise InvalidInput("qty", "give a new qty or price", code="nothing_to_amend")
         inst = self.refdata.instrument(symbol)
@@ -136,7 +148,7 @@ class TradingService:
             account=account, client_order_id=client_order_id,
             qty=None if qty is None else inst.qty_to_lots(qty, "qty"),
             price=None if price is None else inst.price_to_ticks(price, "price"))
-        result = await self._execute(command)
+        result = await self._execute(command, current_qty=current_qty)
         raise_on_rejection(result)
         return result
 

@@ -28,6 +28,8 @@ from tradehall.entrypoints.api.routers import (
     audit,
     auth,
     auth_external,
+    desk,
+    fallback,
     health,
     kyc,
     marketdata,
@@ -82,6 +84,8 @@ def create_app(platform: Platform, *, manage: bool = False) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(auth.router)
     app.include_router(auth_external.router)
+    app.include_router(desk.router)
+    app.include_router(fallback.router)
     app.include_router(health.router)
     app.include_router(kyc.router)
     app.include_router(marketdata.router)

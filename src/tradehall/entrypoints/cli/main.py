@@ -12,6 +12,7 @@ from tradehall.entrypoints.cli import (
     engine,
     journal,
     kyc,
+    mode,
     replay,
     serve,
     signing_keys,
@@ -35,6 +36,7 @@ app.add_typer(engine.app, name="engine")
 app.add_typer(signing_keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(kyc.app, name="kyc")
+app.add_typer(mode.app, name="mode")
 app.command("demo")(demo.demo)
 app.command("bench", context_settings={"allow_extra_args": True,
                                        "ignore_unknown_options": True})(bench.bench)

@@ -186,7 +186,7 @@ async def replace_order(request: Request, platform: PlatformDep, principal: Prin
     try:
         result = await platform.trading.amend_order(
             principal.account, rec.symbol, rec.client_order_id, qty=body.qty,
-            price=body.limit_price)
+            price=body.limit_price, current_qty=rec.qty)
     except InvalidInput as exc:
         raise m.remap_field(exc, _FIELDS) from None
     except NotFound as exc:

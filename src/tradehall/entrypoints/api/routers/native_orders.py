@@ -172,7 +172,7 @@ async def amend_order(order_id: str, body: s.OrderUpdate, platform: PlatformDep,
     try:
         result = await platform.trading.amend_order(
             principal.account, record.symbol, record.client_order_id, qty=body.qty,
-            price=body.price)
+            price=body.price, current_qty=record.qty)
     except NotFound:
         raise await _closed_meanwhile(platform, record) from None
     return await _reread(platform, record, result.seq)

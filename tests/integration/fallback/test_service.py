@@ -73,13 +73,15 @@ async def set_mode(server: RunningServer, mode: PlatformMode) -> None:
 async def settled(server: RunningServer, request_id: str) -> Any:
     """Wait until the worker's dispatcher finished the request."""
     store = server.platform.fallback.store
+    status = None
     for _ in range(200):
         found = await store.get(request_id)
         assert found is not None
         if not found.is_open:
             return found
+        status = found.status
         await asyncio.sleep(0.05)
-    raise AssertionError(f"request {request_id} still {found.status}")
+    raise AssertionError(f"request {request_id} still {status}")
 
 
 # -- The mode gate -------------------------------------------------------------------------------
@@ -172,7 +174,8 @@ async def test_cancel_all_and_close_all_skip_targets_with_open_requests(
     closes = await svc.close_all(me)
     nothing = await svc.close_all(me)
 
-    assert len(eur) == 1 and eur[0].order_id != first
+    assert len(eur) == 1
+    assert eur[0].order_id != first
     assert [r.id for r in again] == [r.id for r in eur]
     assert [r.symbol for r in rest] == ["BTC-USD"]
     assert [r.symbol for r in closes] == ["EUR-USD"]

@@ -37,14 +37,28 @@ class _LoggedIn(HttpUser):
     token = ""
 
     def login(self, username: str) -> None:
-        with self.client.post("/v1/auth/login", json={"username": username,
-                                                      "password": self.password},
-                              name="POST /v1/auth/login", catch_response=True) as resp:
-            if resp.status_code != 200:
-                resp.failure(f"login {resp.status_code}: {resp.text[:200]}")
-                return
-            self.token = resp.json()["access_token"]
-            self.client.headers["Authorization"] = f"Bearer {self.token}"
+        """Log in like a real client: on 429 wait the Retry-After and try again. The time
+        until admitted is reported as its own entry ("login until admitted")."""
+        started = time.perf_counter()
+        for _ in range(120):
+            with self.client.post("/v1/auth/login", json={"username": username,
+                                                          "password": self.password},
+                                  name="POST /v1/auth/login", catch_response=True) as resp:
+                if resp.status_code == 429:
+                    resp.success()  # the server asked us to come back: not an error
+                    wait = float(resp.headers.get("Retry-After", "1") or 1)
+                elif resp.status_code != 200:
+                    resp.failure(f"login {resp.status_code}: {resp.text[:200]}")
+                    return
+                else:
+                    self.token = resp.json()["access_token"]
+                    self.client.headers["Authorization"] = f"Bearer {self.token}"
+                    self.environment.events.request.fire(
+                        request_type="LOGIN", name="login until admitted",
+                        response_time=(time.perf_counter() - started) * 1000,
+                        response_length=0, exception=None, context={})
+                    return
+            time.sleep(wait)  # gevent patches it: only this user waits
 
 
 class FallbackUser(_LoggedIn):
@@ -116,8 +130,7 @@ class Dealer(_LoggedIn):
                                name="GET /v1/desk/queue")
         if resp.status_code != 200:
             return
-        items = resp.json().get("items", [])
-        ids = [item["request"]["id"] if "request" in item else item["id"] for item in items][:10]
+        ids = [r["id"] for r in resp.json().get("requests", [])][:10]
         if not ids:
             return
         self.turn += 1

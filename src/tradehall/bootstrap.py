@@ -151,8 +151,23 @@ class Platform:
     def audit(self) -> AuditLog:
         return self.auth.audit
 
+    @property
+    def role(self) -> str:
+        return self.settings.role
+
     async def start(self) -> None:
         """Attach the subscribers, recover the engine, then start the components."""
+        if self.settings.role == "fallback":
+            # No engine and no projector: instruments come from the read models, which the
+            # platform process (when it runs) keeps writing.
+            for component in self.components:
+                await component.attach(self)
+            assets, instruments = await self.db.read_model.reference_data()
+            self.refdata.load(assets, instruments)
+            for component in self.components:
+                await component.start(self)
+            self._started = True
+            return
         # The projector runs on its own thread and loop, off the API's event loop.
         self._projector = self.db.projector_thread(self.bus.subscribe_threaded("projector"))
         await self._projector.start()
@@ -267,11 +282,13 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
         platform.components.append(throttle_redis)
     platform.components.append(MarketDataFeed(MarketDataHub(MarketDataConfig(
         book_depth=settings.book_depth))))
-    if settings.demo:
+    with_engine = settings.role == "platform"
+    if settings.demo and with_engine:
         platform.components.append(DemoComponent())
     platform.components.append(AlpacaTradeUpdates())
     platform.components.append(SessionUpkeep(settings.session_upkeep_interval_s))
-    platform.components.append(FallbackWorker(settings.fallback_health_failures))
+    platform.components.append(FallbackWorker(settings.fallback_health_failures,
+                                              with_engine=with_engine))
     # -- end of components ------------------------------------------------------------------------
     return platform
 

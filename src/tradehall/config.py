@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of the read models; SQLite in the data directory when unset."""
     demo: bool = True
     """Create the demo instruments, users and market makers on start."""
+    role: Literal["platform", "fallback"] = "platform"
+    """`platform` runs everything; `fallback` runs the API without an engine: logins, the
+    last-known state from the read models, fallback requests and the dealing desk, so it
+    keeps serving while the platform process is gone (docs/fallback.md)."""
     fsync: bool = True
     book_depth: int = Field(default=50, ge=1, le=1000)
     max_batch: int = Field(default=1024, ge=1, le=65536)

@@ -140,6 +140,8 @@ class ModeService:
         self._audit = audit
         self._refdata = refdata
         self._current = ModeState()
+        self.reachable = False
+        """Whether the last read of the store succeeded (the fallback role's readiness)."""
 
     @property
     def current(self) -> ModeState:
@@ -148,7 +150,12 @@ class ModeService:
 
     async def refresh(self) -> ModeState:
         """Re-read the mode from the store (another process may have changed it)."""
-        self._current = await self._store.get()
+        try:
+            self._current = await self._store.get()
+        except Exception:
+            self.reachable = False
+            raise
+        self.reachable = True
         return self._current
 
     async def set(self, mode: PlatformMode, *, actor: str, reason: str,

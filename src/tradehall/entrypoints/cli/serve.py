@@ -46,6 +46,10 @@ def serve(
                                        "it live; --no-demo gives an empty platform.")] = True,
     fsync: Annotated[bool, typer.Option(help="fsync every group commit (turn off only for "
                                         "tests and benchmarks).")] = True,
+    role: Annotated[str, typer.Option(help="platform: everything; fallback: the API without "
+                                      "an engine (logins, last-known state, fallback "
+                                      "requests, dealing desk) over the same database.")
+                    ] = "platform",
 ) -> None:
     """Run the platform: REST and WebSocket API, engine with journal, SQL read models, and
     (by default) a live demo market. Ctrl-C stops it; a restart recovers the same state."""
@@ -54,7 +58,12 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration check
-    settings = Settings(host=host, port=port, data_dir=data_dir, demo=demo, fsync=fsync)
+    if role not in ("platform", "fallback"):
+        typer.echo(f"error: --role must be platform or fallback, not {role!r}", err=True)
+        raise typer.Exit(2)
+    settings = Settings(host=host, port=port, data_dir=data_dir,
+                        demo=demo and role == "platform", fsync=fsync,
+                        role="fallback" if role == "fallback" else "platform")
     if settings.demo and settings.environment == "production":
         typer.echo("error: the demo market (known passwords, funded accounts) is refused in "
                    "production: pass --no-demo", err=True)
@@ -136,6 +145,11 @@ async def _announce(server: _Server, platform: Platform) -> None:
     host, port = sockets[0].getsockname()[:2] if sockets else (platform.settings.host, 0)
     shown = f"[{host}]" if ":" in str(host) else str(host)
     base = f"http://{shown}:{port}"
+    if platform.role == "fallback":
+        typer.echo(f"tradehall fallback (no engine) is running on {base}: fallback requests "
+                   f"{base}/v1/fallback, dealing desk {base}/v1/desk, health {base}/healthz\n"
+                   "Press Ctrl-C to stop.")
+        return
     lines = [
         f"tradehall is running on {base} (data in {platform.settings.data_dir}/)",
         f"  trading app      {base}/app/",

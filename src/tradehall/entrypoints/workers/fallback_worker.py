@@ -28,9 +28,13 @@ TICK_S = 0.5
 class FallbackWorker:
     """Mode refresh, engine health and the dispatcher of decided fallback requests."""
 
-    def __init__(self, health_failures: int = 3, tick_s: float = TICK_S) -> None:
+    def __init__(self, health_failures: int = 3, tick_s: float = TICK_S, *,
+                 with_engine: bool = True) -> None:
         self.health_failures = health_failures
         self.tick_s = tick_s
+        self.with_engine = with_engine
+        """False in the fallback role: only the mode is kept current (no monitor, no
+        dispatcher: the platform process does both)."""
         self._task: asyncio.Task[None] | None = None
 
     async def attach(self, platform: Platform) -> None:
@@ -63,11 +67,12 @@ class FallbackWorker:
             except Exception:  # a database blip must not end the worker for good
                 _log.exception("fallback worker tick failed; retrying")
 
-    @staticmethod
-    async def tick(platform: Platform, monitor: HealthMonitor) -> None:
+    async def tick(self, platform: Platform, monitor: HealthMonitor) -> None:
         """One round: mode, health, and the dispatcher when the engine takes commands."""
         parts = platform.fallback
         await parts.modes.refresh()
+        if not self.with_engine:
+            return
         await monitor.step()
         # In fallback the desk decides but nothing executes, even with a healthy engine (a
         # maintenance fallback); the decided requests run once the mode is left.

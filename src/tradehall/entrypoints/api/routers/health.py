@@ -12,9 +12,14 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", summary="Ready to accept orders")
 async def healthz(platform: PlatformDep) -> JSONResponse:
-    """Answer 200 when the engine accepts commands, 503 otherwise."""
-    ready = platform.engine.is_ready()
-    body = {"status": "ok" if ready else "unavailable", "engine_seq": platform.engine.last_seq,
+    """Answer 200 when the engine accepts commands (in the fallback role: when the database
+    answers), 503 otherwise."""
+    if platform.role == "fallback":
+        ready = platform.fallback.modes.reachable
+    else:
+        ready = platform.engine.is_ready()
+    body = {"status": "ok" if ready else "unavailable", "role": platform.role,
+            "engine_seq": platform.engine.last_seq,
             "projected_seq": platform.read_model.last_seq}
     return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -1,4 +1,6 @@
-// Vite builds the app into the Python package, which serves it at /app/ (docs/web.md).
+// Vite builds the app into the Python package, which serves it at /app/ (docs/web.md): three
+// pages, the trading app (index.html) and the light fallback and dealing-desk pages, which
+// share only the small modules they import (never the chart or the WebSocket store).
 // `npm run dev` serves it with hot reload and forwards the API to a running `tradehall serve`.
 import { fileURLToPath, URL } from "node:url";
 import vue from "@vitejs/plugin-vue";
@@ -12,6 +14,13 @@ export default defineConfig({
   build: {
     outDir: fileURLToPath(new URL("../src/tradehall/entrypoints/web/dist", import.meta.url)),
     emptyOutDir: true,
+    rolldownOptions: {
+      input: {
+        index: fileURLToPath(new URL("index.html", import.meta.url)),
+        fallback: fileURLToPath(new URL("fallback.html", import.meta.url)),
+        desk: fileURLToPath(new URL("desk.html", import.meta.url)),
+      },
+    },
     chunkSizeWarningLimit: 1024,
   },
   server: {

@@ -18,6 +18,8 @@ def _dist(tmp_path: Path) -> Path:
     dist = tmp_path / "dist"
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text("<!doctype html><title>app</title>")
+    for page in ("fallback", "desk"):
+        (dist / f"{page}.html").write_text(f"<!doctype html><title>{page}</title>")
     (dist / "assets" / "index-abc.js").write_text("console.log(1)")
     (tmp_path / "secret.txt").write_text("outside")
     return dist
@@ -37,6 +39,30 @@ def test_serve_when_path_is_an_app_route_answers_index_revalidated(tmp_path: Pat
     assert isinstance(response, FileResponse)
     assert Path(response.path).name == "index.html"
     assert response.headers["cache-control"] == "no-cache"
+
+
+@pytest.mark.parametrize(("path", "page"), [
+    ("fallback.html", "fallback.html"), ("desk.html", "desk.html"),
+    ("fallback", "fallback.html"), ("desk", "desk.html"), ("desk/queue/42", "desk.html"),
+    ("fallback/", "fallback.html"), ("fallbacks", "index.html"), ("index.html", "index.html"),
+])
+def test_serve_when_path_names_a_page_answers_that_page_revalidated(
+        tmp_path: Path, path: str, page: str) -> None:
+    response = web.serve(_dist(tmp_path), path)
+
+    assert isinstance(response, FileResponse)
+    assert Path(response.path).name == page
+    assert response.headers["cache-control"] == "no-cache"
+
+
+def test_serve_when_a_page_was_not_built_answers_index(tmp_path: Path) -> None:
+    dist = _dist(tmp_path)
+    (dist / "desk.html").unlink()
+
+    response = web.serve(dist, "desk")
+
+    assert isinstance(response, FileResponse)
+    assert Path(response.path).name == "index.html"
 
 
 def test_serve_when_path_leaves_the_build_folder_answers_index_not_the_file(

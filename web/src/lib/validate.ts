@@ -49,3 +49,16 @@ export function validateTicket(input: TicketInput, inst: Instrument): TicketErro
   }
   return errors;
 }
+
+/**
+ * A partial close's quantity: on the lot grid and not above the position (the fallback
+ * service's own checks and words); empty means the whole position.
+ */
+export function validateCloseQty(qty: string, inst: Instrument, positionQty: string): string | null {
+  if (qty.trim() === "") return null;
+  const problem = checkGrid("qty", qty, inst.lot_size, "lot size");
+  if (problem) return problem;
+  const position = parse(positionQty);
+  if (position && compare(parse(qty)!, position) > 0) return "qty: is larger than the position";
+  return null;
+}

@@ -1,9 +1,12 @@
 """Serve the built web app: `/` and `/app` redirect to `/app/`, files from `dist/`.
 
-Any path under `/app/` that is not a built file answers `index.html`, so the app's own routes
-survive a reload. Paths are resolved and must stay inside `dist/` (no traversal). Hashed assets
-are cached for a year; `index.html` is revalidated on every load so a rebuild shows at once.
-When the app was never built, `/app/` says how to build it instead of a bare 404.
+The build has three pages: the trading app (`index.html`), the fallback page for users
+(`fallback.html`) and the dealing desk (`desk.html`). `/app/fallback` and `/app/desk` (and any
+path below them) answer their page; any other path under `/app/` that is not a built file
+answers `index.html`, so the app's own routes survive a reload. Paths are resolved and must
+stay inside `dist/` (no traversal). Hashed assets are cached for a year; the pages are
+revalidated on every load so a rebuild shows at once. When the app was never built, `/app/`
+says how to build it instead of a bare 404.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ _NOT_BUILT = ("<!doctype html><title>tradehall</title><p>The web app is not buil
               "</code> in <code>web/</code>).</p>")
 
 router = APIRouter(include_in_schema=False)
+PAGES = frozenset({"fallback", "desk"})
+"""Pages of their own: `/app/<name>` and below answer `<name>.html`."""
 
 
 @router.get("/")
@@ -54,4 +59,7 @@ def serve(dist: Path, path: str) -> Response:
         cache = ("public, max-age=31536000, immutable" if candidate.parent.name == "assets"
                  else "no-cache")
         return FileResponse(candidate, headers={"Cache-Control": cache})
+    page = dist / f"{path.split('/', 1)[0]}.html"
+    if path.split("/", 1)[0] in PAGES and page.is_file():
+        return FileResponse(page, headers={"Cache-Control": "no-cache"})
     return FileResponse(index, headers={"Cache-Control": "no-cache"})

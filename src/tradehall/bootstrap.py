@@ -298,6 +298,7 @@ def _fallback_parts(settings: Settings, db: SqlDatabase, trading: TradingService
                     alerts: AlertService, engine_seq: Callable[[], int]) -> FallbackParts:
     config = FallbackConfig(claim_ttl_s=settings.fallback_claim_ttl_s,
                             four_eyes_notional=settings.fallback_four_eyes_notional,
+                            house_account=settings.fallback_house_account,
                             sla_warn_s=settings.fallback_sla_warn_s,
                             sla_breach_s=settings.fallback_sla_breach_s)
     store = SqlRequestStore(db.engine, db.writer)
@@ -310,7 +311,7 @@ def _fallback_parts(settings: Settings, db: SqlDatabase, trading: TradingService
         desk=DeskService(store, modes, db.read_model, refdata, clock, audit, alerts, config,
                          wake_dispatcher=wake.set),
         dispatcher=Dispatcher(store, trading, db.read_model, clock, audit, alerts,
-                              engine_seq=engine_seq),
+                              engine_seq=engine_seq, house_account=config.house_account),
         store=store, wake=wake)
 
 

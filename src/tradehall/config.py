@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     """Fallback requests above this notional (quote minor units) need a second dealer."""
     fallback_sla_warn_s: int = Field(default=120, ge=1)
     fallback_sla_breach_s: int = Field(default=600, ge=1)
+    fallback_house_account: str | None = Field(default=None, min_length=1, max_length=64)
+    """The engine account that takes the other side of the desk's manual executions (at a
+    dealer-given price); unset: manual execution is off."""
     fallback_health_failures: int = Field(default=3, ge=1, le=1_000)
     """Failed engine probes in a row (every 0.5 s) before the platform enters fallback."""
 

@@ -26,7 +26,7 @@ from tradehall.kernel.ids import (
     OrderId,
     Symbol,
 )
-from tradehall.ledger.model import Asset
+from tradehall.ledger.model import Asset, Balance
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
 from tradehall.trading.instrument import Instrument
@@ -34,6 +34,7 @@ from tradehall.trading.model import (
     DEFAULT_ASSET_SCALE,
     InstrumentKind,
     OrderType,
+    SelfTradePrevention,
     Side,
     TimeInForce,
 )
@@ -41,6 +42,19 @@ from tradehall.trading.positions import Position
 
 BookFactory = Callable[[str], Any]
 MAX_ASSET_SCALE = 18
+HOUSE_SUFFIX = "~h"
+"""Appended to a manual fill's client order id for the house's side."""
+
+
+class _OffBook:
+    """Stands in for the book in a manual fill: the house's side never rests."""
+
+    def reduce(self, order: Order, qty: int) -> None:
+        pass
+
+
+_OFF_BOOK = _OffBook()
+_NO_HOLD = Balance(AccountId(""), AssetCode(""))  # until the order is admitted
 
 
 class MatchingEngine(OrderFlow):
@@ -55,6 +69,7 @@ class MatchingEngine(OrderFlow):
             c.AmendOrder: self._amend,
             c.CancelAll: self._cancel_all,
             c.ClosePosition: self._close_position,
+            c.ManualFill: self._manual_fill,
             c.Deposit: self._deposit,
             c.Withdraw: self._withdraw,
             c.AddAsset: self._add_asset,
@@ -126,6 +141,77 @@ class MatchingEngine(OrderFlow):
             symbol=command.symbol, side=Side.SELL if pos.net_qty > 0 else Side.BUY,
             order_type=OrderType.MARKET, qty=abs(pos.net_qty),
             time_in_force=TimeInForce.IOC, reduce_only=True), ts)
+
+    def _manual_fill(self, command: c.ManualFill, ts: int) -> None:
+        """Settle a desk trade between an account and the house, off the book."""
+        leg = c.SubmitOrder(
+            account=command.account, client_order_id=command.client_order_id,
+            symbol=command.symbol, side=command.side, order_type=OrderType.LIMIT,
+            qty=command.qty, price=command.price, time_in_force=TimeInForce.IOC,
+            reduce_only=command.reduce_only, stp=SelfTradePrevention.NONE)
+        if self._repeated_fill(command, leg):
+            return
+        house = c.SubmitOrder(
+            account=command.counterparty,
+            client_order_id=ClientOrderId(command.client_order_id + HOUSE_SUFFIX),
+            symbol=command.symbol, side=Side.BUY if command.side is Side.SELL else Side.SELL,
+            order_type=OrderType.LIMIT, qty=command.qty, price=command.price,
+            time_in_force=TimeInForce.IOC, stp=SelfTradePrevention.NONE)
+        taker = Order(OrderId(0), leg, _NO_HOLD)
+        maker = Order(OrderId(0), house, _NO_HOLD)
+        inst = self.instruments.get(command.symbol)
+        reason = self._check_order(taker, inst) or self._check_order(maker, inst)
+        if reason is None:
+            reason = self._check_manual(command, house)
+        if reason is not None:
+            self._reject(leg, reason)
+            return
+        assert inst is not None
+        if not self._admit(taker, inst):
+            return
+        if not self._admit(maker, inst):  # the house cannot pay: nothing trades
+            self._cancel_order(taker, "counterparty_insufficient_funds")
+            return
+        self._settle_manual(inst, taker, maker, command.price)
+
+    def _settle_manual(self, inst: Instrument, taker: Order, maker: Order, price: int) -> None:
+        qty = taker.leaves
+        if taker.reduce_only:
+            qty = min(qty, self._reducible(taker, inst))
+        if qty:
+            qty = self._affordable(taker, inst, price, qty)
+        if qty:
+            self._fill(inst, _OFF_BOOK, maker, taker, price, qty)
+        for order in (taker, maker):
+            if order.state is not OrderState.DONE:
+                if order.leaves == 0:
+                    self._finish(order)
+                else:
+                    self._cancel_order(order, "unfilled")
+
+    def _repeated_fill(self, command: c.ManualFill, leg: c.SubmitOrder) -> bool:
+        """A repeat answers like a repeated order (the original, or a refusal)."""
+        seen = self.client_ids.get(command.account)
+        entry = None if seen is None else seen.get(command.client_order_id)
+        if entry is None:
+            return False
+        if entry[0] == leg:
+            self._out.append(e.OrderDuplicate(order_id=entry[1], account=command.account,
+                                              client_order_id=command.client_order_id))
+        else:
+            self._reject(leg, ("duplicate_client_order_id",
+                               "client order id already used with other content"))
+        return True
+
+    def _check_manual(self, command: c.ManualFill,
+                      house: c.SubmitOrder) -> tuple[str, str] | None:
+        if command.counterparty == command.account:
+            return ("invalid_counterparty", "the house cannot trade with itself")
+        if command.price <= 0:
+            return ("invalid_price", "price must be positive")
+        if house.client_order_id in self.client_ids.get(command.counterparty, {}):
+            return ("duplicate_client_order_id", "the house side's id is taken")
+        return None
 
     # -- Funds -----------------------------------------------------------------------------
 

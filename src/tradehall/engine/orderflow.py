@@ -156,6 +156,19 @@ class OrderFlow(Settlement):
     # -- Acceptance and holds --------------------------------------------------------------
 
     def _accept(self, order: Order, inst: Instrument, ts: int) -> None:
+        if not self._admit(order, inst):
+            return
+        if order.stop_price is not None:
+            self._park_stop(order, inst, ts)
+        else:
+            self._execute(order, inst, order.price, ts)
+        buys, sells = self.stops[inst.symbol]
+        if buys or sells:
+            self._trigger_stops(inst, ts)
+
+    def _admit(self, order: Order, inst: Instrument) -> bool:
+        """Hold the order's funds, give it an id and announce it; False (rejected) when the
+        account cannot pay."""
         is_buy = order.is_buy
         margin = inst.is_margin
         account = order.account
@@ -171,7 +184,7 @@ class OrderFlow(Settlement):
                 "insufficient_funds",
                 f"order needs {format_units(amount, step_for_scale(scale))} "
                 f"{hold_asset}, {format_units(available, step_for_scale(scale))} available"))
-            return
+            return False
         self.ledger.hold(existing, amount)
         order_id = OrderId(self.next_order_id)
         self.next_order_id += 1
@@ -191,13 +204,7 @@ class OrderFlow(Settlement):
             order_id, account, order.client_order_id, order.symbol, order.side,
             order.order_type, order.leaves, order.price, order.stop_price, order.time_in_force,
             order.post_only, order.reduce_only, order.stp, hold_asset, amount))
-        if order.stop_price is not None:
-            self._park_stop(order, inst, ts)
-        else:
-            self._execute(order, inst, order.price, ts)
-        buys, sells = self.stops[inst.symbol]
-        if buys or sells:
-            self._trigger_stops(inst, ts)
+        return True
 
     def _hold_amount(self, order: Order, inst: Instrument, is_buy: bool,
                      available: int) -> int:

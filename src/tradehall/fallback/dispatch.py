@@ -18,7 +18,13 @@ from collections.abc import Callable
 import msgspec
 
 from tradehall.compliance.audit import AuditLog
-from tradehall.fallback.model import Execution, FallbackRequest, RequestKind, RequestStatus
+from tradehall.fallback.model import (
+    Booking,
+    Execution,
+    FallbackRequest,
+    RequestKind,
+    RequestStatus,
+)
 from tradehall.fallback.ports import RequestStore
 from tradehall.fallback.service import notify
 from tradehall.identity.alerts import AlertService
@@ -26,8 +32,10 @@ from tradehall.kernel.clock import Clock
 from tradehall.kernel.errors import NotFound, Rejected, TemporaryError
 from tradehall.kernel.ids import AccountId, ClientOrderId, order_uuid
 from tradehall.service.ports import OrderRecord, ReadModel
-from tradehall.service.trading import OrderOutcome, TradingService
+from tradehall.service.trading import OrderOutcome, TradingService, order_outcome
+from tradehall.trading import commands as c
 from tradehall.trading import events as e
+from tradehall.trading.model import Side
 
 _log = logging.getLogger(__name__)
 ACTOR = "dispatcher"
@@ -44,7 +52,8 @@ class Dispatcher:
 
     def __init__(self, store: RequestStore, trading: TradingService, read_model: ReadModel,
                  clock: Clock, audit: AuditLog, alerts: AlertService,
-                 engine_seq: Callable[[], int] | None = None) -> None:
+                 engine_seq: Callable[[], int] | None = None,
+                 house_account: str | None = None) -> None:
         self._store = store
         self._trading = trading
         self._read = read_model
@@ -52,11 +61,17 @@ class Dispatcher:
         self._audit = audit
         self._alerts = alerts
         self._engine_seq = engine_seq
+        self._house = house_account
 
     async def run_once(self, limit: int = 100) -> int:
         """Execute (or settle) the due requests; return how many reached a final status."""
         done = 0
         for request in await self._store.due_for_dispatch(limit):
+            if request.booking is Booking.PENDING:
+                if not await self._book(request):
+                    break
+                done += 1
+                continue
             if request.status is RequestStatus.APPROVED:
                 started = msgspec.structs.replace(request, status=RequestStatus.EXECUTING,
                                                   updated_ns=self._clock.now_ns(),
@@ -84,6 +99,72 @@ class Dispatcher:
             else:
                 _log.warning("fallback request %s changed while it executed", final.id)
         return done
+
+    # -- Manual executions ----------------------------------------------------------------------
+
+    async def _book(self, r: FallbackRequest) -> bool:
+        """Book a manual execution against the house; False when it must wait."""
+        try:
+            await self._catch_up()
+            booked = await self._booking(r)
+        except _NotNow:
+            return False
+        except TemporaryError:
+            return False
+        if await self._store.update(booked, expected_version=r.version):
+            await self._audit.record(
+                "fallback.manual_" + booked.booking.value, actor=ACTOR, target=booked.id,
+                detail={"account": booked.account, "symbol": booked.symbol,
+                        "qty": booked.executed_qty, "price": booked.price,
+                        "engine_order_id": booked.engine_order_id,
+                        "reason": booked.reject_reason})
+        return True
+
+    async def _booking(self, r: FallbackRequest) -> FallbackRequest:
+        account = AccountId(r.account)
+        cid = ClientOrderId(r.client_order_id)
+        known = await self._read.get_order_by_client_id(account, cid)
+        if known is not None:  # booked before the process stopped
+            return self._booked(r, known.filled_qty, known.id)
+        if self._house is None or r.price is None:
+            return self._booking_failed(r, "no house account is configured")
+        inst = self._trading.refdata.instrument(r.symbol)
+        live = next((p.net_qty for p in await self._read.positions(account)
+                     if p.symbol == inst.symbol), 0)
+        if live == 0 or (live > 0) != (r.side == "long"):
+            return self._booking_failed(r, "the position was already closed")
+        lots = min(r.executed_qty or abs(live), abs(live))
+        command = c.ManualFill(
+            account=account, client_order_id=cid, symbol=inst.symbol,
+            side=Side.SELL if live > 0 else Side.BUY, qty=lots, price=r.price,
+            counterparty=AccountId(self._house), reduce_only=inst.is_margin)
+        # The desk's booking, not a user's order: it does not pass the mode's gate.
+        result = await self._trading.engine.execute(command)
+        try:
+            outcome = order_outcome(result, cid)
+        except (Rejected, NotFound) as exc:
+            return self._booking_failed(r, f"{exc.code}: {exc.message}")
+        if outcome.duplicate:
+            raise _NotNow  # the read model shows it on the next run
+        if outcome.filled_qty == 0:
+            reason = outcome.canceled.reason if outcome.canceled else "nothing filled"
+            return self._booking_failed(r, reason)
+        return self._booked(r, outcome.filled_qty, order_uuid(outcome.order_id))
+
+    def _booked(self, r: FallbackRequest, qty: int, engine_order_id: str) -> FallbackRequest:
+        if qty == 0:
+            return self._booking_failed(r, "nothing filled")
+        return msgspec.structs.replace(r, booking=Booking.BOOKED, executed_qty=qty,
+                                       engine_order_id=engine_order_id,
+                                       updated_ns=self._clock.now_ns(), version=r.version + 1)
+
+    def _booking_failed(self, r: FallbackRequest, reason: str) -> FallbackRequest:
+        # The user was told it executed: the desk reconciles a failed booking by hand.
+        _log.warning("manual execution %s not booked: %s", r.id, reason)
+        return msgspec.structs.replace(r, booking=Booking.FAILED, reject_reason=reason[:500],
+                                       updated_ns=self._clock.now_ns(), version=r.version + 1)
+
+    # -- Engine executions ----------------------------------------------------------------------
 
     async def _execute(self, r: FallbackRequest, recovering: bool) -> FallbackRequest:
         await self._catch_up()

@@ -165,7 +165,7 @@ _ALLOWED: dict[RequestStatus, frozenset[RequestStatus]] = {
     # A dealer may decide on a free request at once (claiming it in the same step).
     RequestStatus.PENDING: frozenset({RequestStatus.CLAIMED, RequestStatus.WITHDRAWN,
                                       RequestStatus.REJECTED, RequestStatus.APPROVED,
-                                      RequestStatus.AWAITING_APPROVAL}),
+                                      RequestStatus.AWAITING_APPROVAL, RequestStatus.EXECUTED}),
     RequestStatus.CLAIMED: frozenset({RequestStatus.PENDING, RequestStatus.CLAIMED,
                                       RequestStatus.AWAITING_APPROVAL, RequestStatus.APPROVED,
                                       RequestStatus.EXECUTED, RequestStatus.REJECTED}),

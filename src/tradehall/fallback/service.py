@@ -19,6 +19,7 @@ from tradehall.compliance.audit import AuditLog
 from tradehall.fallback.model import (
     MAX_REASON,
     REJECT_PRESETS,
+    Booking,
     Execution,
     FallbackRequest,
     ModeState,
@@ -53,6 +54,8 @@ class FallbackConfig:
     """Requests above this notional (quote minor units) need a second dealer; None: off."""
     sla_warn_s: int = 120
     sla_breach_s: int = 600
+    house_account: str | None = None
+    """The account on the other side of manual executions; None: manual execution is off."""
 
 
 class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -549,24 +552,61 @@ class DeskService:
         return await self._transition(dealer, request_id, change, "desk.release", ctx)
 
     async def execute(self, dealer: Principal, request_id: str,
-                      ctx: RequestContext | None = None) -> FallbackRequest:
-        """Decide to execute at market: approved (the dispatcher executes it once the engine
-        accepts commands), or awaiting_approval above the four-eyes notional. Claims it
-        first when it is free."""
+                      ctx: RequestContext | None = None, *,
+                      price: object | None = None) -> FallbackRequest:
+        """Decide to execute: at market, approved (the dispatcher executes it once the engine
+        accepts commands); or, for a close with `price` (a decimal string), manually at that
+        price: executed at once for the user, booked against the house account when the
+        engine accepts commands. Above the four-eyes notional it awaits a second dealer
+        first. Claims it first when it is free."""
         require_role(dealer, DEALER)
         limit = self._config.four_eyes_notional
+        ticks = None if price is None else await self._manual_price(request_id, price)
 
         def change(r: FallbackRequest, now: int) -> FallbackRequest:
             self._check_claimable(r, dealer, now)
             needs_second = limit is not None and r.notional > limit
-            status = RequestStatus.AWAITING_APPROVAL if needs_second else RequestStatus.APPROVED
-            return msgspec.structs.replace(self._claimed(r, dealer, now), status=status,
-                                           decided_by=dealer.username, claim_expires_ns=None,
-                                           execution=Execution.ENGINE)
+            decided = msgspec.structs.replace(
+                self._claimed(r, dealer, now), decided_by=dealer.username,
+                claim_expires_ns=None,
+                execution=Execution.ENGINE if ticks is None else Execution.MANUAL,
+                price=ticks)
+            if needs_second:
+                return msgspec.structs.replace(decided,
+                                               status=RequestStatus.AWAITING_APPROVAL)
+            return self._decided(decided, now)
         found = await self._transition(dealer, request_id, change, "desk.execute", ctx)
-        if found.status is RequestStatus.APPROVED and self._wake is not None:
-            self._wake()
+        self._wake_if_due(found)
         return found
+
+    async def _manual_price(self, request_id: str, price: object) -> int:
+        if self._config.house_account is None:
+            raise Conflict("manual execution is off: no house account is configured "
+                           "(TRADEHALL_FALLBACK_HOUSE_ACCOUNT)",
+                           code="manual_execution_unavailable")
+        found = await self._load(request_id)
+        if found.kind is not RequestKind.CLOSE_POSITION:
+            raise InvalidInput("price", "a price applies to closing a position only",
+                               code="field_not_allowed")
+        ticks = self._refdata.instrument(found.symbol).price_to_ticks(price, "price")
+        if ticks <= 0:
+            raise InvalidInput("price", "must be positive", code="invalid_price")
+        return ticks
+
+    @staticmethod
+    def _decided(r: FallbackRequest, now: int) -> FallbackRequest:
+        """Approved for the dispatcher, or, for a manual execution, executed now (booked
+        later)."""
+        if r.execution is Execution.MANUAL:
+            return msgspec.structs.replace(r, status=RequestStatus.EXECUTED,
+                                           executed_qty=r.qty or r.known_qty,
+                                           executed_ns=now, booking=Booking.PENDING)
+        return msgspec.structs.replace(r, status=RequestStatus.APPROVED)
+
+    def _wake_if_due(self, r: FallbackRequest) -> None:
+        due = r.status is RequestStatus.APPROVED or r.booking is Booking.PENDING
+        if due and self._wake is not None:
+            self._wake()
 
     async def approve(self, dealer: Principal, request_id: str,
                       ctx: RequestContext | None = None) -> FallbackRequest:
@@ -574,18 +614,15 @@ class DeskService:
         require_role(dealer, DEALER)
 
         def change(r: FallbackRequest, now: int) -> FallbackRequest:
-            del now
             if r.status is not RequestStatus.AWAITING_APPROVAL:
                 raise Conflict(f"a {r.status.value} request does not wait for approval",
                                code="request_state")
             if r.decided_by == dealer.username:
                 raise Forbidden("a second dealer must approve this request",
                                 code="four_eyes_same_dealer")
-            return msgspec.structs.replace(r, status=RequestStatus.APPROVED,
-                                           approved_by=dealer.username)
+            return self._decided(msgspec.structs.replace(r, approved_by=dealer.username), now)
         found = await self._transition(dealer, request_id, change, "desk.approve", ctx)
-        if self._wake is not None:
-            self._wake()
+        self._wake_if_due(found)
         return found
 
     async def reject(self, dealer: Principal, request_id: str, *, code: str | None = None,
@@ -610,6 +647,7 @@ class DeskService:
                                code="request_state")
             return msgspec.structs.replace(r, status=RequestStatus.REJECTED,
                                            decided_by=dealer.username, claim_expires_ns=None,
+                                           execution=None, price=None,
                                            reject_code=code or "dealer", reject_reason=shown)
         return await self._transition(dealer, request_id, change, "desk.reject", ctx)
 

@@ -106,6 +106,27 @@ class ClosePosition(Command, tag="close_position", frozen=True, kw_only=True):
     client_order_id: ClientOrderId
 
 
+class ManualFill(Command, tag="manual_fill", frozen=True, kw_only=True):
+    """A trade the dealing desk executed off the book: `account` buys or sells `qty` lots at
+    `price` (ticks) with `counterparty`, the house account, which takes the other side.
+
+    Each side is checked and held like an immediate-or-cancel limit order at `price` (price
+    bands do not apply: the desk may have dealt while the market was closed) and both settle
+    as one trade, fees included. `reduce_only` caps the account's side at what reduces its
+    position (margin instruments). The client order id names the account's side and is unique
+    like an order's; the house side carries it with the suffix `~h`.
+    """
+
+    account: AccountId
+    client_order_id: ClientOrderId
+    symbol: Symbol
+    side: Side
+    qty: int
+    price: int
+    counterparty: AccountId
+    reduce_only: bool = False
+
+
 class AdvanceTime(Command, tag="advance_time", frozen=True, kw_only=True):
     """Move engine time forward (expires DAY orders) without doing anything else."""
 
@@ -122,5 +143,6 @@ class ConfigureEngine(Command, tag="configure_engine", frozen=True, kw_only=True
 
 EngineCommand = (
     AddAsset | AddInstrument | SetInstrumentStatus | Deposit | Withdraw | SubmitOrder
-    | CancelOrder | AmendOrder | CancelAll | ClosePosition | AdvanceTime | ConfigureEngine
+    | CancelOrder | AmendOrder | CancelAll | ClosePosition | ManualFill | AdvanceTime
+    | ConfigureEngine
 )

@@ -423,3 +423,70 @@ async def test_the_monitor_enters_and_leaves_an_automatic_fallback(
     assert kept == [PlatformMode.FALLBACK] * 5
     trail = await server.platform.audit_trail.entries(action="platform.mode_set")
     assert [e.target for e in trail] == ["close_only", "fallback", "close_only", "fallback"]
+
+
+# -- Manual execution ----------------------------------------------------------------------------
+
+async def test_a_manual_execution_is_booked_against_the_house_once_the_engine_is_back(
+        tmp_path: Path, clock: ShiftedClock) -> None:
+    async with running_platform(tmp_path, clock=clock,
+                                fallback_house_account="house") as server:
+        alice, _ = await long_eur(server)
+        resting = await place(server, alice, price="1.01000")
+        await server.create_user("house")
+        dealer = principal(await server.create_user("dealer1", roles=("dealer",)))
+        await set_mode(server, PlatformMode.FALLBACK)
+        svc, desk = server.platform.fallback.requests, server.platform.fallback.desk
+        close = await svc.close_position(principal(alice), "EUR-USD", qty="60")
+        cancel = await svc.cancel_order(principal(alice), resting)
+
+        with pytest.raises(InvalidInput) as not_a_close:
+            await desk.execute(dealer, cancel.id, price="1.10000")
+        with pytest.raises(InvalidInput) as off_grid:
+            await desk.execute(dealer, close.id, price="1.095001")
+        done = await desk.execute(dealer, close.id, price="1.09500")
+        with pytest.raises(Conflict) as held:
+            await svc.close_position(principal(alice), "EUR-USD")
+        await asyncio.sleep(1.2)  # in fallback nothing is booked
+        [still] = await server.platform.read_model.positions(alice.user.account)
+
+        assert not_a_close.value.code == "field_not_allowed"
+        assert off_grid.value.field == "price"
+        assert (done.status, done.execution, done.price, done.executed_qty) == (
+            RequestStatus.EXECUTED, "manual", 109_500, 60)
+        assert done.booking == "pending"
+        assert held.value.code == "request_open_for_target"
+        assert still.net_qty == 100
+
+        await set_mode(server, PlatformMode.NORMAL)
+        store = server.platform.fallback.store
+        for _ in range(200):
+            booked = await store.get(close.id)
+            assert booked is not None
+            if booked.booking != "pending":
+                break
+            await asyncio.sleep(0.05)
+        await server.platform.read_model.wait_for(server.platform.engine.last_seq)
+
+        assert booked is not None
+        assert (booked.booking, booked.executed_qty) == ("booked", 60)
+        positions = {p.account: p.net_qty for acc in ("alice", "house")
+                     for p in await server.platform.read_model.positions(AccountId(acc))}
+        assert positions == {"alice": 40, "house": 60}
+        fills = await server.platform.read_model.list_fills(alice.user.account)
+        manual = [f for f in fills if f.client_order_id == close.client_order_id]
+        assert [(f.side, f.qty, f.price) for f in manual] == [("sell", 60, 109_500)]
+        assert await server.platform.fallback.dispatcher.run_once() == 0
+
+
+async def test_manual_execution_is_off_without_a_house_account(server: RunningServer) -> None:
+    alice, _ = await long_eur(server)
+    dealer = principal(await server.create_user("dealer1", roles=("dealer",)))
+    await set_mode(server, PlatformMode.FALLBACK)
+    filed = await server.platform.fallback.requests.close_position(principal(alice), "EUR-USD")
+
+    with pytest.raises(Conflict) as off:
+        await server.platform.fallback.desk.execute(dealer, filed.id, price="1.09000")
+
+    assert off.value.code == "manual_execution_unavailable"
+    assert (await server.platform.fallback.store.get(filed.id)) == filed

@@ -41,7 +41,9 @@ _SORTS = {"created": _REQ.c.created_ns, "notional": _REQ.c.notional,
 
 def _row(request: FallbackRequest) -> dict[str, Any]:
     row: dict[str, Any] = msgspec.to_builtins(request)
-    row["open_target"] = request.target if request.is_open else None
+    # A manual execution not yet booked still holds its target: nothing else may close it.
+    holds = request.is_open or request.booking is Booking.PENDING
+    row["open_target"] = request.target if holds else None
     return row
 
 

@@ -45,6 +45,11 @@ class RejectBody(_In):
     reason: str | None = Field(default=None, max_length=4 * MAX_REASON)
 
 
+class ExecuteBody(_In):
+    price: DecimalIn | None = Field(
+        default=None, description="execute a close manually at this price (decimal string)")
+
+
 class BulkBody(_In):
     ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=MAX_BULK)
@@ -161,12 +166,17 @@ async def release(request_id: str, platform: PlatformDep, principal: PrincipalDe
     return request_public(platform.refdata, found, desk=True)
 
 
-@router.post("/requests/{request_id}/execute", responses=error_responses(401, 403, 404, 409))
+@router.post("/requests/{request_id}/execute",
+             responses=error_responses(401, 403, 404, 409, 422))
 async def execute(request_id: str, platform: PlatformDep, principal: PrincipalDep,
-                  ctx: ContextDep) -> dict[str, Any]:
-    """Decide to execute at market (approved, or awaiting a second dealer above the
-    four-eyes notional); the dispatcher executes it once the engine is back."""
-    found = await platform.fallback.desk.execute(principal, request_id[:64], ctx)
+                  ctx: ContextDep,
+                  body: Annotated[ExecuteBody | None, Body()] = None) -> dict[str, Any]:
+    """Decide to execute: at market (approved; the dispatcher executes it once the engine
+    is back), or a close manually at `price` (executed now, booked against the house when
+    the engine is back); above the four-eyes notional a second dealer approves first."""
+    price = None if body is None else body.price
+    found = await platform.fallback.desk.execute(principal, request_id[:64], ctx,
+                                                 price=price)
     return request_public(platform.refdata, found, desk=True)
 
 

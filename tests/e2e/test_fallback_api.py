@@ -298,6 +298,43 @@ async def test_fallback_from_filing_to_dispatch_executes_the_close_exactly_once(
                                  headers=alice.headers)).json()["status"] == "executed"
 
 
+async def test_manual_execution_over_http_books_at_the_dealers_price(tmp_path: Path) -> None:
+    async with running_platform(tmp_path, fallback_house_account="house") as server, \
+            httpx.AsyncClient(base_url=server.base_url) as client:
+        alice, _ = await long_position(server, client)
+        await server.create_user("house")
+        dealer = await server.create_user("dealer", roles=("dealer",))
+        await set_mode(client, dealer, "fallback")
+        filed = (await file(client, alice, kind="close_position", symbol="EUR-USD")).json()
+        request_id = filed["requests"][0]["id"]
+        path = f"/v1/desk/requests/{request_id}/execute"
+
+        bad = await client.post(path, json={"price": 1.2}, headers=dealer.headers)
+        extra = await client.post(path, json={"price": "1.2", "qty": "1"},
+                                  headers=dealer.headers)
+        done = await client.post(path, json={"price": "1.09700"}, headers=dealer.headers)
+        seen = (await client.get(f"/v1/fallback/requests/{request_id}",
+                                 headers=alice.headers)).json()
+
+        assert bad.status_code == 422, bad.text
+        assert extra.status_code == 422, extra.text
+        assert done.status_code == 200, done.text
+        assert (done.json()["status"], done.json()["execution"], done.json()["price"]) == (
+            "executed", "manual", "1.09700")
+        assert (seen["status"], seen["booking"], seen["executed_qty"]) == (
+            "executed", "pending", "100")
+        await set_mode(client, dealer, "normal")
+        for _ in range(200):
+            seen = (await client.get(f"/v1/fallback/requests/{request_id}",
+                                     headers=alice.headers)).json()
+            if seen["booking"] != "pending":
+                break
+            await asyncio.sleep(0.05)
+        assert seen["booking"] == "booked"
+        positions = (await client.get("/v1/positions", headers=alice.headers)).json()["data"]
+        assert positions == []
+
+
 def test_cli_mode_show_and_set(tmp_path: Path) -> None:
     runner = CliRunner()
     data_dir = ["--data-dir", str(tmp_path)]

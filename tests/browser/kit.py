@@ -104,3 +104,42 @@ def demo_platform_in_thread(data_dir: Path) -> Iterator[DemoServer]:
     finally:
         stop_holder[0]()
         thread.join(timeout=60)
+
+
+@dataclass
+class StaticSite:
+    """A one-page web site on a loopback port (a broker's site that frames tradehall)."""
+
+    origin: str
+    html: str = "<!doctype html><title>site</title>"
+
+
+@contextlib.contextmanager
+def static_site() -> Iterator[StaticSite]:
+    """Serve `site.html` at `/` of a free loopback port until the block ends."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    port = free_port()
+    site = StaticSite(f"http://127.0.0.1:{port}")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = site.html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # quiet test output
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -47,6 +47,23 @@ export const state = reactive({
   polls: 0,
 });
 
+// Each request's age runs from an anchor (the server's age_s at some moment), moved only when
+// the server's whole seconds disagree with the running estimate: the timer never jumps back.
+const anchors = new Map<string, { base: number; atMs: number }>();
+
+function anchor(items: QueueItem[], nowMs: number): void {
+  const shown = new Set<string>();
+  for (const item of items) {
+    shown.add(item.id);
+    const held = anchors.get(item.id);
+    const estimate = held ? held.base + (nowMs - held.atMs) / 1000 : null;
+    if (estimate === null || estimate < item.age_s || estimate > item.age_s + 1.5) {
+      anchors.set(item.id, { base: item.age_s + 0.5, atMs: nowMs });
+    }
+  }
+  for (const id of anchors.keys()) if (!shown.has(id)) anchors.delete(id);
+}
+
 export const session = createSession("tradehall.desk.session", (s) => void onSession(s));
 let pollTimer: ReturnType<typeof setInterval> | null = null;
 
@@ -67,9 +84,11 @@ async function onSession(s: PageSession | null): Promise<void> {
   if (!state.forbidden) pollTimer = setInterval(() => void refresh(), POLL_MS);
 }
 
-/** The age of a queued request now: its age when fetched plus the time since. */
+/** The age of a queued request now, in seconds, running between polls. */
 export function ageNow(item: QueueItem): number {
-  return item.age_s + Math.max(0, state.nowMs - state.fetchedAtMs) / 1000;
+  const held = anchors.get(item.id);
+  const since = held ? held.base + (state.nowMs - held.atMs) / 1000 : item.age_s;
+  return Math.max(item.age_s, since);
 }
 
 export function queuePath(): string {
@@ -96,8 +115,9 @@ export async function refresh(): Promise<void> {
       get<{ open: Record<string, number> }>("/v1/desk/summary"),
       get<DeskMode>("/v1/desk/mode"),
     ]);
-    state.queue = queue.requests;
     state.fetchedAtMs = Date.now();
+    anchor(queue.requests, state.fetchedAtMs);
+    state.queue = queue.requests;
     state.nowMs = state.fetchedAtMs;
     state.summary = summary.open;
     state.mode = mode;

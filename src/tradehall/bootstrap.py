@@ -42,6 +42,7 @@ from tradehall.compliance.vault import DocumentVault
 from tradehall.config import Settings
 from tradehall.entrypoints.api.ws.alpaca_stream import AlpacaTradeUpdates
 from tradehall.entrypoints.api.ws.feed import MarketDataFeed
+from tradehall.entrypoints.demo import catalog as demo_catalog
 from tradehall.entrypoints.demo.setup import DemoComponent
 from tradehall.entrypoints.workers.engine_host import EngineHostConfig
 from tradehall.entrypoints.workers.engine_thread import EngineThread, EngineThreadConfig
@@ -298,7 +299,8 @@ def _fallback_parts(settings: Settings, db: SqlDatabase, trading: TradingService
                     alerts: AlertService, engine_seq: Callable[[], int]) -> FallbackParts:
     config = FallbackConfig(claim_ttl_s=settings.fallback_claim_ttl_s,
                             four_eyes_notional=settings.fallback_four_eyes_notional,
-                            house_account=settings.fallback_house_account,
+                            house_account=settings.fallback_house_account or (
+                                str(demo_catalog.HOUSE_ACCOUNT) if settings.demo else None),
                             sla_warn_s=settings.fallback_sla_warn_s,
                             sla_breach_s=settings.fallback_sla_breach_s)
     store = SqlRequestStore(db.engine, db.writer)

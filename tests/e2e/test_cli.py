@@ -72,8 +72,8 @@ def test_users_create_when_folder_is_stopped_prints_a_key_pair_that_works(
     assert user["username"] == "dave"
     assert user["roles"] == ["trader"]
     assert listed.returncode == 0, listed.stderr
-    assert [u["username"] for u in json.loads(listed.stdout)] == [
-        "alice", "bob", "carol", "dave"]
+    assert sorted(u["username"] for u in json.loads(listed.stdout)) == [
+        "alice", "bob", "carol", "dave", "dealer"]
     assert funded.returncode == 0, funded.stderr
     assert funded.stdout.strip() == "deposited 2500.50 USD into dave: available 2500.50"
     with ServeProcess(data_dir, "--no-fsync") as server:

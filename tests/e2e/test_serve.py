@@ -59,7 +59,7 @@ def test_serve_when_demo_is_on_runs_a_live_market_that_survives_a_restart(
     server = ServeProcess(data_dir)
     with server:
         users = server.credentials()
-        assert [u["username"] for u in users] == ["alice", "bob", "carol"]
+        assert [u["username"] for u in users] == ["alice", "bob", "carol", "dealer"]
         assert all(u["password"] and u["api_key_id"] and u["api_secret_key"] for u in users)
         alice = users[0]
 

@@ -89,10 +89,11 @@ BY_SYMBOL: dict[str, DemoInstrument] = {inst.spec.symbol: inst for inst in INSTR
 
 @dataclass(frozen=True, slots=True)
 class DemoUser:
-    """A demo trader: a login, and what is deposited into its account once."""
+    """A demo user: a login, its roles, and what is deposited into its account once."""
 
     username: str
     deposits: tuple[tuple[str, Decimal], ...]
+    roles: tuple[str, ...] = ("trader",)
 
 
 # Enough cash to buy a lot of every instrument (one BTC is ~60,000 USD), plus some of each
@@ -101,8 +102,18 @@ _USER_DEPOSITS: tuple[tuple[str, Decimal], ...] = (
     ("USD", Decimal("1000000")), ("BTC", Decimal("2")), ("ETH", Decimal("20")),
     ("AAPL", Decimal("500")),
 )
-USERS: tuple[DemoUser, ...] = tuple(
-    DemoUser(name, _USER_DEPOSITS) for name in ("alice", "bob", "carol"))
+USERS: tuple[DemoUser, ...] = (
+    *(DemoUser(name, _USER_DEPOSITS) for name in ("alice", "bob", "carol")),
+    # The dealing desk's demo operator (fallback requests, /app/desk); a trader too.
+    DemoUser("dealer", _USER_DEPOSITS, roles=("trader", "dealer")),
+)
+
+# The house account on the other side of the desk's manual executions in the demo.
+HOUSE_ACCOUNT = AccountId("demo:house")
+HOUSE_INVENTORY: tuple[tuple[str, Decimal], ...] = (
+    ("USD", Decimal("100000000")), ("BTC", Decimal("500")), ("ETH", Decimal("10000")),
+    ("AAPL", Decimal("1000000")),
+)
 
 # The taker flow: an account of its own that trades against the makers now and then. Demo
 # accounts contain ':', which no username may, so no user can ever log into one.
@@ -130,4 +141,5 @@ def system_funding() -> list[tuple[AccountId, str, Decimal]]:
     out = [(inst.maker_account, asset, amount)
            for inst in INSTRUMENTS for asset, amount in inst.maker_inventory]
     out += [(TAKER_ACCOUNT, asset, amount) for asset, amount in TAKER_INVENTORY]
+    out += [(HOUSE_ACCOUNT, asset, amount) for asset, amount in HOUSE_INVENTORY]
     return out

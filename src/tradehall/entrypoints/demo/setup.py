@@ -110,19 +110,20 @@ async def ensure_users(platform: Platform) -> list[DemoCredential]:
     known = credentials.load(platform.settings.data_dir)
     out = []
     for demo_user in catalog.USERS:
-        entry = await _ensure_user(platform, demo_user.username, known.get(demo_user.username))
+        entry = await _ensure_user(platform, demo_user, known.get(demo_user.username))
         if entry is not None:
             out.append(entry)
     return out
 
 
-async def _ensure_user(platform: Platform, username: str,
+async def _ensure_user(platform: Platform, demo_user: catalog.DemoUser,
                        entry: DemoCredential | None) -> DemoCredential | None:
+    username = demo_user.username
     auth = platform.auth
     user = await platform.identity.get_user_by_username(username)
     if user is None:
         fresh = random_token(12)
-        user = await auth.create_user(username, fresh, ("trader",))
+        user = await auth.create_user(username, fresh, demo_user.roles)
         key = await auth.create_api_key(user, "demo", scopes=SCOPES)
         return DemoCredential(username=username, password=fresh, api_key_id=key.key_id,
                               api_secret_key=key.secret)

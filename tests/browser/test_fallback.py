@@ -13,6 +13,7 @@ phone, tablet and desktop widths (no horizontal scroll; screenshots in `var/scre
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,11 +39,14 @@ def broker() -> Iterator[StaticSite]:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory,
              broker: StaticSite) -> Iterator[ThreadedServer]:
-    """A platform with the kit's market (no demo), short SLA thresholds, framable by the
-    broker's site (`TRADEHALL_FRAME_ANCESTORS`)."""
+    """A platform with the kit's market (no demo), short SLA thresholds, four-eyes above 500
+    USD, a house account for manual executions, framable by the broker's site
+    (`TRADEHALL_FRAME_ANCESTORS`)."""
     with platform_in_thread(tmp_path_factory.mktemp("fallback"),
                             frame_ancestors=[broker.origin], fallback_sla_warn_s=3,
-                            fallback_sla_breach_s=3600) as srv:
+                            fallback_sla_breach_s=3600, fallback_four_eyes_notional=50_000,
+                            fallback_house_account="house") as srv:
+        srv.create_user("house")
         yield srv
 
 
@@ -83,13 +87,13 @@ def _set_mode(platform: ThreadedServer, dealer: TestUser, mode: str) -> None:
     assert changed["mode"] == mode
 
 
-def _trader_with_position(platform: ThreadedServer, maker: TestUser,
-                          username: str) -> tuple[TestUser, dict[str, Any]]:
-    """A trader long 100 EUR-USD with a resting buy of 10; the maker bids below, so a close
-    at market fills at 1.09000 once the platform is back."""
+def _trader_with_position(platform: ThreadedServer, maker: TestUser, username: str,
+                          qty: str = "100") -> tuple[TestUser, dict[str, Any]]:
+    """A trader long `qty` EUR-USD with a resting buy of 10; the maker bids below, so a
+    close at market fills at 1.09000 once the platform is back."""
     trader = platform.create_user(username)
-    _order(platform, maker, "sell", "100", "1.10000")
-    bought = _order(platform, trader, "buy", "100", "1.10000")
+    _order(platform, maker, "sell", qty, "1.10000")
+    bought = _order(platform, trader, "buy", qty, "1.10000")
     assert bought["order"]["status"] == "filled"
     _order(platform, maker, "buy", "1000", "1.09000")
     resting = _order(platform, trader, "buy", "10", "1.01000")["order"]
@@ -228,6 +232,58 @@ def test_fallback_scenario_from_request_to_dispatch_executes_the_close_exactly_o
     assert errors == [], f"the pages raised: {errors}"
     for pg in (user, desk):
         pg.context.close()
+
+
+def test_desk_manual_close_above_four_eyes_needs_a_second_dealer_then_is_booked(
+        browser: Browser, platform: ThreadedServer, dealer: TestUser, maker: TestUser) -> None:
+    # Arrange: a close worth about 1,100 USD, above the 500 USD four-eyes notional
+    frank, _ = _trader_with_position(platform, maker, "frank", qty="1000")
+    platform.create_user("dealer2", roles=("dealer",))
+    _set_mode(platform, dealer, "fallback")
+    [request] = _rest(platform, frank, "POST", "/v1/fallback/requests", expect_status=201,
+                      key="frank-close", json={"kind": "close_position",
+                                               "symbol": "EUR-USD"})["requests"]
+    first, second = _new_page(browser), _new_page(browser)
+    try:
+        # Act: the first dealer executes it by hand at a price, off the tick grid first
+        _log_in(first, platform, "desk", "dealer1")
+        row = first.locator(f"[data-testid=desk-queue] tr[data-request-id='{request['id']}']")
+        row.get_by_test_id("open").click()
+        first.get_by_test_id("manual-price").fill("1.095001")
+        first.get_by_test_id("execute-at").click()
+        expect(first.get_by_test_id("manual-price-error")).to_have_text(
+            "price: 1.095001 has more decimals than the tick size 0.00001 allows")
+        first.get_by_test_id("manual-price").fill("1.09500")
+        first.get_by_test_id("execute-at").click()
+
+        # Assert: it awaits a second dealer, and the first cannot approve it
+        expect(row).to_have_attribute("data-status", "awaiting_approval")
+        expect(row.get_by_test_id("approve")).to_have_count(0)
+        expect(first.get_by_test_id("desk-summary")
+               .locator("[data-status=awaiting_approval] .count-n")).to_have_text("1")
+
+        # Act: the second dealer approves it
+        _log_in(second, platform, "desk", "dealer2")
+        other = second.locator(
+            f"[data-testid=desk-queue] tr[data-request-id='{request['id']}']")
+        other.get_by_test_id("approve").click()
+
+        # Assert: executed at the dealer's price for the user now, booked once back to normal
+        expect(other).to_have_count(0)
+        seen = _rest(platform, frank, "GET", f"/v1/fallback/requests/{request['id']}")
+        assert (seen["status"], seen["execution"], seen["price"], seen["executed_qty"],
+                seen["booking"]) == ("executed", "manual", "1.09500", "1000", "pending")
+        _set_mode(platform, dealer, "normal")
+        deadline = time.monotonic() + 20
+        while seen["booking"] == "pending" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            seen = _rest(platform, frank, "GET", f"/v1/fallback/requests/{request['id']}")
+        assert seen["booking"] == "booked"
+        assert _rest(platform, frank, "GET", "/v1/positions")["data"] == []
+    finally:
+        first.context.close()
+        second.context.close()
+        _set_mode(platform, dealer, "normal")
 
 
 def test_filing_when_the_answer_is_lost_retries_with_the_same_idempotency_key(

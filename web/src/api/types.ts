@@ -58,6 +58,7 @@ export type RequestStatus = S["RequestStatus"];
 export type RequestKind = S["RequestKind"];
 export type FallbackRequestCreate = S["FallbackRequestCreate"];
 export type RejectBody = S["RejectBody"];
+export type ExecuteBody = S["ExecuteBody"];
 export type BulkBody = S["BulkBody"];
 export type ModeBody = S["ModeBody"];
 export type PlatformMode = ModeBody["mode"];

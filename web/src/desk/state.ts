@@ -9,6 +9,8 @@ import type {
   BulkOutcome,
   DeskMode,
   DeskRequest,
+  ExecuteBody,
+  Instrument,
   PlatformMode,
   QueueItem,
   RejectBody,
@@ -45,7 +47,12 @@ export const state = reactive({
   forbidden: "",
   queueError: "",
   polls: 0,
+  instruments: [] as Instrument[],
 });
+
+export function instrument(symbol: string): Instrument | undefined {
+  return state.instruments.find((i) => i.symbol === symbol);
+}
 
 // Each request's age runs from an anchor (the server's age_s at some moment), moved only when
 // the server's whole seconds disagree with the running estimate: the timer never jumps back.
@@ -80,6 +87,9 @@ async function onSession(s: PageSession | null): Promise<void> {
   Object.assign(state, { queue: [], summary: {}, mode: null, selectedId: "", selected: null,
                          context: null, checked: [], forbidden: "", queueError: "" });
   if (!s) return;
+  void get<{ data: Instrument[] }>("/v1/instruments").then((found) => {
+    state.instruments = found.data;
+  }).catch(() => undefined); // the price check waits for them; the server checks anyway
   await refresh();
   if (!state.forbidden) pollTimer = setInterval(() => void refresh(), POLL_MS);
 }
@@ -157,6 +167,14 @@ export type Action = "claim" | "release" | "execute" | "approve";
 
 export async function act(id: string, action: Action): Promise<DeskRequest> {
   const r = await post<DeskRequest>(`/v1/desk/requests/${encodeURIComponent(id)}/${action}`, {});
+  await refresh();
+  return r;
+}
+
+/** Execute a close manually at a dealer-given price (executed now, booked later). */
+export async function executeAt(id: string, price: string): Promise<DeskRequest> {
+  const body: ExecuteBody = { price };
+  const r = await post<DeskRequest>(`/v1/desk/requests/${encodeURIComponent(id)}/execute`, body);
   await refresh();
   return r;
 }

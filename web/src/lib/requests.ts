@@ -87,7 +87,9 @@ export function describe(r: FallbackRequest): string {
 export function outcome(r: FallbackRequest): string {
   if (r.status === "executed") {
     if (r.kind === "cancel_order") return "order canceled";
-    return r.price ? `${r.executed_qty ?? ""} at ${r.price}`.trim() : "nothing left to close";
+    if (!r.price) return "nothing left to close";
+    const done = `${r.executed_qty ?? ""} at ${r.price}`.trim();
+    return r.execution === "manual" ? `${done} (by the desk; booking ${r.booking})` : done;
   }
   if (r.status === "rejected") {
     return [r.reject_code, r.reject_reason].filter(Boolean).join(": ");

@@ -62,3 +62,8 @@ export function validateCloseQty(qty: string, inst: Instrument, positionQty: str
   if (position && compare(parse(qty)!, position) > 0) return "qty: is larger than the position";
   return null;
 }
+
+/** A dealer's manual price: on the instrument's tick grid (the engine's words). */
+export function validatePrice(price: string, inst: Instrument): string | null {
+  return checkGrid("price", price, inst.tick_size, "tick size");
+}

@@ -62,7 +62,8 @@ def ensure_venv(extras: str) -> None:
 
 def _web_digest() -> str:
     """Hash of everything the web build reads: its sources, the lock and the API description."""
-    names = ["package.json", "package-lock.json", "index.html", "vite.config.ts",
+    names = ["package.json", "package-lock.json", "index.html", "fallback.html", "desk.html",
+             "vite.config.ts",
              "tsconfig.json", "openapi.json"]
     files = [WEB / n for n in names]
     files += sorted(p for p in (WEB / "src").rglob("*") if p.is_file() and p.name != "schema.d.ts")

@@ -51,9 +51,6 @@ export type ServerMessage =
   | { type: "error"; code: string; message: string; field: string | null; id?: string | number };
 
 // -- Fallback and dealing desk (docs/api.md, "Fallback mode and the dealing desk") -----------
-// Their request bodies, statuses and kinds are generated; the routes answer plain objects that
-// OpenAPI leaves untyped, so the answers are declared here from the route's renderers
-// (entrypoints/api/routers/fallback.py, desk.py), built on the generated shapes they embed.
 export type RequestStatus = S["RequestStatus"];
 export type RequestKind = S["RequestKind"];
 export type FallbackRequestCreate = S["FallbackRequestCreate"];
@@ -62,78 +59,13 @@ export type ExecuteBody = S["ExecuteBody"];
 export type BulkBody = S["BulkBody"];
 export type ModeBody = S["ModeBody"];
 export type PlatformMode = ModeBody["mode"];
-export type Sla = "ok" | "warn" | "breach";
-
-export interface ModeState {
-  mode: PlatformMode;
-  since: string | null;
-  reason: string;
-  automatic: boolean;
-}
-export type DeskMode = ModeState & { set_by: string | null };
-
-export interface FallbackRequest {
-  id: string;
-  kind: RequestKind;
-  symbol: string;
-  order_id: string | null;
-  side: string; // the order's side, or "long"/"short" for a close
-  qty: string | null; // null: the whole position
-  known_qty: string;
-  known_price: string | null;
-  notional: string;
-  note: string;
-  batch_id: string | null;
-  status: RequestStatus;
-  created_at: string;
-  updated_at: string;
-  claimed: boolean;
-  execution: string | null;
-  price: string | null;
-  executed_qty: string | null;
-  executed_at: string | null;
-  booking: string;
-  reject_code: string | null;
-  reject_reason: string | null;
-  engine_order_id: string | null;
-}
-export type DeskRequest = FallbackRequest & {
-  account: string;
-  user_id: string;
-  username: string;
-  claimed_by: string | null;
-  claim_expires_at: string | null;
-  decided_by: string | null;
-  approved_by: string | null;
-  version: number;
-};
-export type QueueItem = DeskRequest & { age_s: number; sla: Sla };
-export interface KnownBalance {
-  asset: string;
-  available: string;
-  held: string;
-}
-export interface FallbackSnapshot {
-  account: string;
-  as_of: string;
-  projected_seq: string;
-  mode: ModeState;
-  orders: Order[];
-  positions: Position[];
-  balances: KnownBalance[];
-  requests: FallbackRequest[];
-}
-export interface AccountContext {
-  account: string;
-  balances: KnownBalance[];
-  orders: Order[];
-  positions: Position[];
-  requests: DeskRequest[];
-}
-export interface BulkOutcome {
-  id: string;
-  ok: boolean;
-  code: string | null;
-  message: string | null;
-  request: DeskRequest | null;
-}
+export type ModeState = S["ModePublic"];
+export type DeskMode = S["DeskModePublic"];
+export type FallbackRequest = S["FallbackRequestPublic"];
+export type DeskRequest = S["DeskRequestPublic"];
+export type QueueItem = S["QueueItemPublic"];
+export type Sla = QueueItem["sla"];
+export type KnownBalance = S["KnownBalance"];
+export type FallbackSnapshot = S["FallbackSnapshotPublic"];
+export type AccountContext = S["AccountContextPublic"];
+export type BulkOutcome = S["BulkOutcomePublic"];

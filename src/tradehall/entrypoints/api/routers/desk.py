@@ -19,6 +19,7 @@ from tradehall.entrypoints.api.errors import error_responses
 from tradehall.entrypoints.api.routers import native_render as render
 from tradehall.entrypoints.api.routers.fallback import mode_state, request_public
 from tradehall.entrypoints.api.routers.native_common import caught_up, summaries_from_docstrings
+from tradehall.entrypoints.api.schemas import fallback as o
 from tradehall.entrypoints.api.schemas.native import DecimalIn
 from tradehall.fallback.model import MAX_REASON, PlatformMode, RequestKind, RequestStatus
 from tradehall.fallback.ports import QueueQuery
@@ -87,7 +88,8 @@ def _min_notional(platform: PlatformDep, value: str | None, symbol: str | None) 
     return int(value)
 
 
-@router.get("/queue", responses=error_responses(401, 403, 404, 422))
+@router.get("/queue", response_model=o.DeskQueue,
+            responses=error_responses(401, 403, 404, 422))
 async def queue(
     platform: PlatformDep, principal: PrincipalDep,
     status: Annotated[list[RequestStatus] | None, Query(
@@ -115,14 +117,15 @@ async def queue(
     return {"requests": [item_public(platform.refdata, i) for i in items]}
 
 
-@router.get("/summary", responses=error_responses(401, 403))
+@router.get("/summary", response_model=o.DeskSummary, responses=error_responses(401, 403))
 async def summary(platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     """Open requests by status, and the platform mode."""
     counts = await platform.fallback.desk.summary(principal)
     return {"open": counts, "mode": mode_state(platform.fallback.modes.current)}
 
 
-@router.get("/requests/{request_id}", responses=error_responses(401, 403, 404))
+@router.get("/requests/{request_id}", response_model=o.QueueItemPublic,
+            responses=error_responses(401, 403, 404))
 async def get_request(request_id: str, platform: PlatformDep,
                       principal: PrincipalDep) -> dict[str, Any]:
     """One request with its age and SLA state."""
@@ -130,7 +133,8 @@ async def get_request(request_id: str, platform: PlatformDep,
     return item_public(platform.refdata, item)
 
 
-@router.get("/accounts/{account}", responses=error_responses(401, 403, 404))
+@router.get("/accounts/{account}", response_model=o.AccountContextPublic,
+            responses=error_responses(401, 403, 404))
 async def account_context(account: str, platform: PlatformDep,
                           principal: PrincipalDep) -> dict[str, Any]:
     """An account's balances, orders and positions as last known, and its recent requests."""
@@ -150,7 +154,8 @@ async def account_context(account: str, platform: PlatformDep,
     }
 
 
-@router.post("/requests/{request_id}/claim", responses=error_responses(401, 403, 404, 409))
+@router.post("/requests/{request_id}/claim", response_model=o.DeskRequestPublic,
+             responses=error_responses(401, 403, 404, 409))
 async def claim(request_id: str, platform: PlatformDep, principal: PrincipalDep,
                 ctx: ContextDep) -> dict[str, Any]:
     """Claim a request (or renew the caller's claim); 409 while another dealer holds it."""
@@ -158,7 +163,8 @@ async def claim(request_id: str, platform: PlatformDep, principal: PrincipalDep,
     return request_public(platform.refdata, found, desk=True)
 
 
-@router.post("/requests/{request_id}/release", responses=error_responses(401, 403, 404, 409))
+@router.post("/requests/{request_id}/release", response_model=o.DeskRequestPublic,
+             responses=error_responses(401, 403, 404, 409))
 async def release(request_id: str, platform: PlatformDep, principal: PrincipalDep,
                   ctx: ContextDep) -> dict[str, Any]:
     """Give a claimed request back to the queue."""
@@ -166,7 +172,7 @@ async def release(request_id: str, platform: PlatformDep, principal: PrincipalDe
     return request_public(platform.refdata, found, desk=True)
 
 
-@router.post("/requests/{request_id}/execute",
+@router.post("/requests/{request_id}/execute", response_model=o.DeskRequestPublic,
              responses=error_responses(401, 403, 404, 409, 422))
 async def execute(request_id: str, platform: PlatformDep, principal: PrincipalDep,
                   ctx: ContextDep,
@@ -180,7 +186,8 @@ async def execute(request_id: str, platform: PlatformDep, principal: PrincipalDe
     return request_public(platform.refdata, found, desk=True)
 
 
-@router.post("/requests/{request_id}/approve", responses=error_responses(401, 403, 404, 409))
+@router.post("/requests/{request_id}/approve", response_model=o.DeskRequestPublic,
+             responses=error_responses(401, 403, 404, 409))
 async def approve(request_id: str, platform: PlatformDep, principal: PrincipalDep,
                   ctx: ContextDep) -> dict[str, Any]:
     """Approve another dealer's decision (four-eyes)."""
@@ -188,7 +195,7 @@ async def approve(request_id: str, platform: PlatformDep, principal: PrincipalDe
     return request_public(platform.refdata, found, desk=True)
 
 
-@router.post("/requests/{request_id}/reject",
+@router.post("/requests/{request_id}/reject", response_model=o.DeskRequestPublic,
              responses=error_responses(401, 403, 404, 409, 422))
 async def reject(request_id: str, platform: PlatformDep, principal: PrincipalDep,
                  ctx: ContextDep,
@@ -200,7 +207,7 @@ async def reject(request_id: str, platform: PlatformDep, principal: PrincipalDep
     return request_public(platform.refdata, found, desk=True)
 
 
-@router.post("/bulk", responses=error_responses(401, 403, 422))
+@router.post("/bulk", response_model=o.BulkResult, responses=error_responses(401, 403, 422))
 async def bulk(platform: PlatformDep, principal: PrincipalDep, ctx: ContextDep,
                body: Annotated[BulkBody, Body()]) -> dict[str, Any]:
     """Execute or reject many requests; each has its own outcome."""
@@ -214,14 +221,15 @@ async def bulk(platform: PlatformDep, principal: PrincipalDep, ctx: ContextDep,
         for o in outcomes]}
 
 
-@router.get("/mode", responses=error_responses(401, 403))
+@router.get("/mode", response_model=o.DeskModePublic, responses=error_responses(401, 403))
 async def get_mode(platform: PlatformDep) -> dict[str, Any]:
     """The platform mode, with who set it."""
     state = await platform.fallback.modes.refresh()
     return {**mode_state(state), "set_by": state.set_by}
 
 
-@router.put("/mode", responses=error_responses(401, 403, 409, 422))
+@router.put("/mode", response_model=o.DeskModePublic,
+            responses=error_responses(401, 403, 409, 422))
 async def set_mode(platform: PlatformDep, principal: PrincipalDep, ctx: ContextDep,
                    body: Annotated[ModeBody, Body()]) -> dict[str, Any]:
     """Set the platform mode (audited)."""

@@ -19,6 +19,7 @@ from tradehall.entrypoints.api.deps import ContextDep, PlatformDep, PrincipalDep
 from tradehall.entrypoints.api.errors import error_responses
 from tradehall.entrypoints.api.routers import native_render as render
 from tradehall.entrypoints.api.routers.native_common import caught_up, summaries_from_docstrings
+from tradehall.entrypoints.api.schemas import fallback as o
 from tradehall.entrypoints.api.schemas.native import DecimalIn
 from tradehall.fallback.model import MAX_NOTE, FallbackRequest, ModeState
 from tradehall.fallback.service import MAX_IDEMPOTENCY_KEY, AccountSnapshot
@@ -120,13 +121,14 @@ def snapshot_public(refdata: ReferenceData, snap: AccountSnapshot) -> dict[str, 
     }
 
 
-@router.get("/status", responses=error_responses())
+@router.get("/status", response_model=o.ModePublic, responses=error_responses())
 async def status(platform: PlatformDep) -> dict[str, Any]:
     """The platform mode (normal, close_only, fallback), since when and why (public)."""
     return mode_state(platform.fallback.modes.current)
 
 
-@router.get("/snapshot", responses=error_responses(401))
+@router.get("/snapshot", response_model=o.FallbackSnapshotPublic,
+            responses=error_responses(401))
 async def snapshot(platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     """The caller's orders, positions and balances as last known, and their open requests."""
     await caught_up(platform)
@@ -134,7 +136,8 @@ async def snapshot(platform: PlatformDep, principal: PrincipalDep) -> dict[str, 
     return snapshot_public(platform.refdata, snap)
 
 
-@router.get("/requests", responses=error_responses(401, 422))
+@router.get("/requests", response_model=o.FallbackRequestList,
+            responses=error_responses(401, 422))
 async def list_requests(
     platform: PlatformDep, principal: PrincipalDep,
     open_only: Annotated[bool, Query(alias="open", description="only open requests")] = False,
@@ -148,7 +151,8 @@ async def list_requests(
     return {"requests": [request_public(platform.refdata, r) for r in found]}
 
 
-@router.get("/requests/{request_id}", responses=error_responses(401, 404))
+@router.get("/requests/{request_id}", response_model=o.FallbackRequestPublic,
+            responses=error_responses(401, 404))
 async def get_request(request_id: str, platform: PlatformDep,
                       principal: PrincipalDep) -> dict[str, Any]:
     """One of the caller's requests."""
@@ -156,7 +160,7 @@ async def get_request(request_id: str, platform: PlatformDep,
     return request_public(platform.refdata, found)
 
 
-@router.post("/requests", status_code=201,
+@router.post("/requests", status_code=201, response_model=o.FallbackRequestList,
              responses=error_responses(401, 403, 404, 409, 422))
 async def file_request(
     platform: PlatformDep, principal: PrincipalDep, ctx: ContextDep, response: Response,
@@ -192,7 +196,8 @@ async def file_request(
     return {"requests": [request_public(platform.refdata, r) for r in filed]}
 
 
-@router.delete("/requests/{request_id}", responses=error_responses(401, 404, 409))
+@router.delete("/requests/{request_id}", response_model=o.FallbackRequestPublic,
+               responses=error_responses(401, 404, 409))
 async def withdraw_request(request_id: str, platform: PlatformDep, principal: PrincipalDep,
                            ctx: ContextDep) -> dict[str, Any]:
     """Withdraw a pending request (refused once a dealer has it)."""

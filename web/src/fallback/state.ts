@@ -1,5 +1,7 @@
 // The fallback page's state: the platform mode (public), the session, the last-known
-// snapshot, and the user's requests kept live by polling `updated_after` every 2 s.
+// snapshot, and the user's requests kept live by polling `updated_after`: every 2 s while one
+// is open, every 15 s otherwise, never while the tab is hidden (docs/operations.md counts on
+// these rates when it sizes the fallback service).
 // Every filing carries an Idempotency-Key per user action, kept for a retry of that action.
 import { reactive } from "vue";
 import { ApiError, del, get, request, retryable } from "../api/http";
@@ -14,8 +16,9 @@ import { ActionKeys, isOpen, mergeById, toNanos } from "../lib/requests";
 import { createSession, type PageSession } from "../lib/session";
 
 const POLL_MS = 2_000;
+const IDLE_POLL_MS = 15_000;
 const STATUS_MS = 5_000;
-const SNAPSHOT_MS = 15_000;
+const SNAPSHOT_MS = 60_000;
 // Each poll reaches back this far before the newest update seen: a change committed a moment
 // after a later-stamped one is still picked up (merging by id makes the overlap harmless).
 const OVERLAP_NS = 5_000_000_000n;
@@ -32,6 +35,11 @@ export const state = reactive({
 export const session = createSession("tradehall.fallback.session", (s) => void onSession(s));
 const keys = new ActionKeys();
 let cursor: bigint | null = null;
+let lastPoll = 0;
+
+function hidden(): boolean {
+  return typeof document !== "undefined" && document.visibilityState === "hidden";
+}
 let pollTimer: ReturnType<typeof setInterval> | null = null;
 let snapshotTimer: ReturnType<typeof setInterval> | null = null;
 
@@ -62,6 +70,7 @@ async function loadInstruments(): Promise<void> {
 }
 
 async function refreshMode(): Promise<void> {
+  if (hidden()) return;
   try {
     state.mode = await get<ModeState>("/v1/fallback/status");
   } catch {
@@ -79,7 +88,7 @@ async function onSession(s: PageSession | null): Promise<void> {
   if (!s) return;
   await Promise.all([loadSnapshot(), loadRequests()]);
   pollTimer = setInterval(() => void pollRequests(), POLL_MS);
-  snapshotTimer = setInterval(() => void loadSnapshot(), SNAPSHOT_MS);
+  snapshotTimer = setInterval(() => { if (!hidden()) void loadSnapshot(); }, SNAPSHOT_MS);
 }
 
 export async function loadSnapshot(): Promise<void> {
@@ -113,7 +122,10 @@ async function loadRequests(): Promise<void> {
 /** What changed since the newest update seen; a request that reached its end re-reads the
  * snapshot, since an executed close or cancel changed the account. */
 export async function pollRequests(): Promise<void> {
-  if (!session.state.session || cursor === null) return;
+  if (!session.state.session || cursor === null || hidden()) return;
+  const idle = !state.requests.some(isOpen);
+  if (idle && Date.now() - lastPoll < IDLE_POLL_MS) return;
+  lastPoll = Date.now();
   try {
     const found = (await get<{ requests: FallbackRequest[] }>(
       `/v1/fallback/requests?updated_after=${since(cursor)}&limit=500`)).requests;

@@ -122,8 +122,12 @@ def snapshot_public(refdata: ReferenceData, snap: AccountSnapshot) -> dict[str, 
 
 
 @router.get("/status", response_model=o.ModePublic, responses=error_responses())
-async def status(platform: PlatformDep) -> dict[str, Any]:
-    """The platform mode (normal, close_only, fallback), since when and why (public)."""
+async def status(platform: PlatformDep, response: Response) -> dict[str, Any]:
+    """The platform mode (normal, close_only, fallback), since when and why (public).
+
+    Cacheable for 2 s: every open page polls it, so a CDN or proxy in front can answer most.
+    """
+    response.headers["Cache-Control"] = "public, max-age=2"
     return mode_state(platform.fallback.modes.current)
 
 

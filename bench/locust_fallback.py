@@ -35,6 +35,8 @@ class _LoggedIn(HttpUser):
     abstract = True
     password = "load test password"
     token = ""
+    refresh_token = ""
+    renew_at = 0.0
 
     def login(self, username: str) -> None:
         """Log in like a real client: on 429 wait the Retry-After and try again. The time
@@ -51,14 +53,31 @@ class _LoggedIn(HttpUser):
                     resp.failure(f"login {resp.status_code}: {resp.text[:200]}")
                     return
                 else:
-                    self.token = resp.json()["access_token"]
-                    self.client.headers["Authorization"] = f"Bearer {self.token}"
+                    self._use(resp.json())
                     self.environment.events.request.fire(
                         request_type="LOGIN", name="login until admitted",
                         response_time=(time.perf_counter() - started) * 1000,
                         response_length=0, exception=None, context={})
                     return
             time.sleep(wait)  # gevent patches it: only this user waits
+
+    def _use(self, body: dict[str, Any]) -> None:
+        self.token = body["access_token"]
+        self.refresh_token = body.get("refresh_token", "")
+        # Renew a minute before the access token expires, as the web pages do.
+        self.renew_at = time.monotonic() + max(30.0, float(body.get("expires_in", 900)) - 60)
+        self.client.headers["Authorization"] = f"Bearer {self.token}"
+
+    def fresh(self) -> None:
+        """Refresh the access token when it is about to expire (sessions outlive tokens)."""
+        if not self.refresh_token or time.monotonic() < self.renew_at:
+            return
+        with self.client.post("/v1/auth/refresh", json={"refresh_token": self.refresh_token},
+                              name="POST /v1/auth/refresh", catch_response=True) as resp:
+            if resp.status_code == 200:
+                self._use(resp.json())
+            else:
+                resp.failure(f"refresh {resp.status_code}: {resp.text[:200]}")
 
 
 class FallbackUser(_LoggedIn):
@@ -75,6 +94,7 @@ class FallbackUser(_LoggedIn):
 
     @task(4)
     def poll_requests(self) -> None:
+        self.fresh()
         resp = self.client.get("/v1/fallback/requests",
                                params={"updated_after": self.since_ns, "limit": 50},
                                name="GET /v1/fallback/requests?updated_after")
@@ -83,10 +103,12 @@ class FallbackUser(_LoggedIn):
 
     @task(2)
     def snapshot(self) -> None:
+        self.fresh()
         self.client.get("/v1/fallback/snapshot", name="GET /v1/fallback/snapshot")
 
     @task(1)
     def ask(self) -> None:
+        self.fresh()
         resp = self.client.get("/v1/fallback/snapshot", name="GET /v1/fallback/snapshot")
         if resp.status_code != 200:
             return
@@ -126,6 +148,7 @@ class Dealer(_LoggedIn):
 
     @task
     def work(self) -> None:
+        self.fresh()
         resp = self.client.get("/v1/desk/queue", params={"status": "pending", "limit": 20},
                                name="GET /v1/desk/queue")
         if resp.status_code != 200:

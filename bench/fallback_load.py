@@ -97,6 +97,32 @@ def free_port() -> int:
         return port
 
 
+def cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def database_pids() -> list[int]:
+    """PostgreSQL's server processes on this machine (its CPU is part of each request)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -146,6 +172,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                 raise SystemExit("the load server did not start")
             time.sleep(0.2)
         samples = [(0.0, rss_mib(server.pid))]
+        db_pids = database_pids() if args.database_url else []
+        cpu_before = (cpu_s([server.pid]), cpu_s(db_pids))
         locust_bin = Path(sys.executable).with_name("locust")
         env = dict(os.environ, TRADEHALL_LOAD_USERS=str(ready))
         seconds = int(args.minutes * 60)
@@ -163,7 +191,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             if elapsed > seconds + 120:
                 load.kill()
         samples.append((time.monotonic() - started, rss_mib(server.pid)))
-        report(tmp / "stats_stats.csv", samples, args)
+        cpu = (cpu_s([server.pid]) - cpu_before[0], cpu_s(db_pids) - cpu_before[1])
+        report(tmp / "stats_stats.csv", samples, args, cpu, time.monotonic() - started)
     finally:
         server.terminate()
         try:
@@ -172,14 +201,24 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             server.kill()
 
 
-def report(stats_csv: Path, samples: list[tuple[float, float]], args: argparse.Namespace) -> None:
+def report(stats_csv: Path, samples: list[tuple[float, float]], args: argparse.Namespace,
+           cpu: tuple[float, float], elapsed_s: float) -> None:
     rows = []
+    total = 0
     with stats_csv.open(encoding="utf-8") as f:
         for row in csv.DictReader(f):
             rows.append([row["Name"], row["Request Count"], row["Failure Count"],
                          row["50%"], row["99%"], f"{float(row['Requests/s']):.1f}"])
+            if row["Name"] == "Aggregated":
+                total = int(row["Request Count"])
     print(f"\nconcurrent logged-in users: {args.users} (+{args.dealers} dealers)")
     print_table(["endpoint", "requests", "failures", "p50 ms", "p99 ms", "req/s"], rows)
+    if total:
+        print(f"\nserver CPU: {cpu[0]:.0f} s in {elapsed_s:.0f} s "
+              f"({cpu[0] / elapsed_s:.2f} cores), {cpu[0] / total * 1000:.2f} ms per request")
+        if args.database_url:
+            print(f"PostgreSQL CPU: {cpu[1]:.0f} s ({cpu[1] / elapsed_s:.2f} cores), "
+                  f"{cpu[1] / total * 1000:.2f} ms per request")
     print("\nserver resident memory (MiB) over the run:")
     print("  " + ", ".join(f"{t / 60:.1f} min: {m:.0f}" for t, m in samples))
     # Warm-up: the login storm (argon2 takes 64 MiB per hash in flight) is over by then.

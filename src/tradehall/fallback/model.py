@@ -166,9 +166,11 @@ _ALLOWED: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.PENDING: frozenset({RequestStatus.CLAIMED, RequestStatus.WITHDRAWN,
                                       RequestStatus.REJECTED, RequestStatus.APPROVED,
                                       RequestStatus.AWAITING_APPROVAL, RequestStatus.EXECUTED}),
+    # WITHDRAWN: the owner may withdraw once a claim has expired unused.
     RequestStatus.CLAIMED: frozenset({RequestStatus.PENDING, RequestStatus.CLAIMED,
                                       RequestStatus.AWAITING_APPROVAL, RequestStatus.APPROVED,
-                                      RequestStatus.EXECUTED, RequestStatus.REJECTED}),
+                                      RequestStatus.EXECUTED, RequestStatus.REJECTED,
+                                      RequestStatus.WITHDRAWN}),
     RequestStatus.AWAITING_APPROVAL: frozenset({RequestStatus.APPROVED, RequestStatus.EXECUTED,
                                                 RequestStatus.REJECTED}),
     RequestStatus.APPROVED: frozenset({RequestStatus.EXECUTING, RequestStatus.EXECUTED,

@@ -642,7 +642,9 @@ class DeskService:
         def change(r: FallbackRequest, now: int) -> FallbackRequest:
             if r.status in (RequestStatus.PENDING, RequestStatus.CLAIMED):
                 self._check_claimable(r, dealer, now)
-            elif r.status is not RequestStatus.AWAITING_APPROVAL:
+            elif r.status not in (RequestStatus.AWAITING_APPROVAL, RequestStatus.APPROVED):
+                # Approved but not yet taken by the dispatcher may still be stopped: the
+                # conditional update lets only one of the two win.
                 raise Conflict(f"a {r.status.value} request cannot be rejected",
                                code="request_state")
             return msgspec.structs.replace(r, status=RequestStatus.REJECTED,

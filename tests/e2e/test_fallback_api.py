@@ -335,6 +335,28 @@ async def test_manual_execution_over_http_books_at_the_dealers_price(tmp_path: P
         assert positions == []
 
 
+async def test_the_platform_enters_fallback_by_itself_when_the_engine_stops(
+        tmp_path: Path) -> None:
+    async with running_platform(tmp_path, fallback_health_failures=2) as server, \
+            httpx.AsyncClient(base_url=server.base_url) as client:
+        alice, _ = await long_position(server, client)
+        await server.platform.engine.stop()  # the engine stops answering
+        for _ in range(100):
+            status = (await client.get("/v1/fallback/status")).json()
+            if status["mode"] == "fallback":
+                break
+            await asyncio.sleep(0.05)
+        refused = await order(client, alice, side="sell", qty="1", price="1.20000")
+        filed = await file(client, alice, kind="close_position", symbol="EUR-USD")
+        health = await client.get("/healthz")
+
+        assert (status["mode"], status["automatic"]) == ("fallback", True)
+        assert refused.status_code == 422
+        assert refused.json()["code"] == "platform_fallback"
+        assert filed.status_code == 201, filed.text
+        assert health.status_code == 503
+
+
 def test_cli_mode_show_and_set(tmp_path: Path) -> None:
     runner = CliRunner()
     data_dir = ["--data-dir", str(tmp_path)]

@@ -237,8 +237,8 @@ def check_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-class RequestService:
-    """The user's side: last-known state, filing, withdrawing and following requests."""
+class _UseCases:
+    """What both sides work with."""
 
     def __init__(self, store: RequestStore, modes: ModeService, read_model: ReadModel,
                  refdata: ReferenceData, clock: Clock, audit: AuditLog, alerts: AlertService,
@@ -251,6 +251,10 @@ class RequestService:
         self._audit = audit
         self._alerts = alerts
         self._config = config
+
+
+class RequestService(_UseCases):
+    """The user's side: last-known state, filing, withdrawing and following requests."""
 
     async def snapshot(self, principal: Principal) -> AccountSnapshot:
         account = principal.account
@@ -483,21 +487,14 @@ def sla_of(config: FallbackConfig, age_s: int) -> Literal["ok", "warn", "breach"
     return "ok"
 
 
-class DeskService:
+class DeskService(_UseCases):
     """The dealing desk's side. Every method needs the dealer role (Forbidden otherwise)."""
 
     def __init__(self, store: RequestStore, modes: ModeService, read_model: ReadModel,
                  refdata: ReferenceData, clock: Clock, audit: AuditLog, alerts: AlertService,
                  config: FallbackConfig, wake_dispatcher: Callable[[], None] | None = None
                  ) -> None:
-        self._store = store
-        self._modes = modes
-        self._read = read_model
-        self._refdata = refdata
-        self._clock = clock
-        self._audit = audit
-        self._alerts = alerts
-        self._config = config
+        super().__init__(store, modes, read_model, refdata, clock, audit, alerts, config)
         self._wake = wake_dispatcher
 
     async def queue(self, dealer: Principal, query: QueueQuery) -> list[QueueItem]:

@@ -77,8 +77,11 @@ async def serve(data_dir: Path, port: int, users: int, dealers: int, ready_file:
     await platform.fallback.modes.set(PlatformMode.FALLBACK, actor="load",
                                       reason="load test")
     app = create_app(platform)
+    # Keep-alive longer than any client's pause (Locust waits up to 6 s): otherwise the server
+    # closes a connection just as the client reuses it (a reset that says nothing of the load).
     server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning",
-                                           access_log=False, lifespan="off"))
+                                           access_log=False, lifespan="off",
+                                           timeout_keep_alive=65))
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, lambda: setattr(server, "should_exit", True))
     task = asyncio.create_task(server.serve())
@@ -191,7 +194,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             if elapsed > seconds + 120:
                 load.kill()
         samples.append((time.monotonic() - started, rss_mib(server.pid)))
-        cpu = (cpu_s([server.pid]) - cpu_before[0], cpu_s(db_pids) - cpu_before[1])
+        # Backends forked during the run count from zero; those from before, from the start.
+        cpu = (cpu_s([server.pid]) - cpu_before[0],
+               cpu_s(database_pids() if args.database_url else []) - cpu_before[1])
         report(tmp / "stats_stats.csv", samples, args, cpu, time.monotonic() - started)
     finally:
         server.terminate()

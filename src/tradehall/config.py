@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of the read models; SQLite in the data directory when unset."""
     demo: bool = True
     """Create the demo instruments, users and market makers on start."""
+    http_keep_alive_s: int = Field(default=75, ge=1, le=3_600)
+    """How long an idle HTTP connection stays open: longer than the load balancer's idle
+    timeout, so the server never closes a connection the balancer is about to reuse."""
     role: Literal["platform", "fallback"] = "platform"
     """`platform` runs everything; `fallback` runs the API without an engine: logins, the
     last-known state from the read models, fallback requests and the dealing desk, so it

@@ -90,7 +90,8 @@ async def _serve(settings: Settings) -> bool:
     try:
         app = create_app(platform)
         config = uvicorn.Config(app, host=settings.host, port=settings.port,
-                                log_level="warning", lifespan="on", access_log=False)
+                                log_level="warning", lifespan="on", access_log=False,
+                                timeout_keep_alive=settings.http_keep_alive_s)
         server = _Server(config)
         announce = asyncio.create_task(_announce(server, platform))
         try:

@@ -10,7 +10,10 @@ from typing import Any
 
 import httpx
 
+from tests.kit.oidc import running_provider
 from tests.kit.server import TestUser, running_platform
+from tradehall.fallback.model import PlatformMode
+from tradehall.kernel.ids import AccountId
 
 
 async def order(client: httpx.AsyncClient, user: TestUser, **body: Any) -> httpx.Response:
@@ -87,3 +90,34 @@ async def test_the_fallback_role_serves_while_the_platform_is_down(tmp_path: Pat
         assert still["status"] == "new"
         fills = (await client.get("/v1/fills", headers=alice.headers)).json()["data"]
         assert [f["side"] for f in fills].count("sell") == 1
+
+
+async def test_the_fallback_role_accepts_the_external_identity_providers_users(
+        tmp_path: Path) -> None:
+    async with running_provider() as provider:
+        oidc = {"oidc_issuer": provider.issuer, "oidc_audience": provider.audience,
+                "oidc_discovery_url": provider.discovery_url, "oidc_auto_provision": True}
+        bearer = {"Authorization": f"Bearer {provider.token('ext-erin', 'erin')}"}
+        async with running_platform(tmp_path, **oidc) as server, httpx.AsyncClient(
+                base_url=server.base_url) as client:
+            maker = await server.create_user("maker")
+            assert (await client.get("/v1/auth/me", headers=bearer)).status_code == 200
+            await server.platform.trading.deposit(AccountId("erin"), "USD", "100000")
+            assert (await order(client, maker, side="sell", qty="50", price="1.10000")
+                    ).status_code == 201
+            bought = await client.post("/v1/orders", headers=bearer, json={
+                "symbol": "EUR-USD", "side": "buy", "qty": "50", "price": "1.10000"})
+            assert bought.status_code == 201, bought.text
+        async with running_platform(tmp_path, market=False, role="fallback", **oidc) as fb, \
+                httpx.AsyncClient(base_url=fb.base_url) as client:
+            await fb.platform.fallback.modes.set(PlatformMode.FALLBACK, actor="ops",
+                                                 reason="maintenance")
+            snapshot = await client.get("/v1/fallback/snapshot", headers=bearer)
+            filed = await client.post("/v1/fallback/requests", headers=bearer,
+                                      json={"kind": "close_all"})
+
+            assert snapshot.status_code == 200, snapshot.text
+            assert [(p["symbol"], p["qty"]) for p in snapshot.json()["positions"]] == [
+                ("EUR-USD", "50")]
+            assert filed.status_code == 201, filed.text
+            assert [r["symbol"] for r in filed.json()["requests"]] == ["EUR-USD"]

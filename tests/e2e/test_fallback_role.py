@@ -95,8 +95,9 @@ async def test_the_fallback_role_serves_while_the_platform_is_down(tmp_path: Pat
 async def test_the_fallback_role_accepts_the_external_identity_providers_users(
         tmp_path: Path) -> None:
     async with running_provider() as provider:
-        oidc: dict[str, Any] = {"oidc_issuer": provider.issuer, "oidc_audience": provider.audience,
-                "oidc_discovery_url": provider.discovery_url, "oidc_auto_provision": True}
+        oidc: dict[str, Any] = {
+            "oidc_issuer": provider.issuer, "oidc_audience": provider.audience,
+            "oidc_discovery_url": provider.discovery_url, "oidc_auto_provision": True}
         bearer = {"Authorization": f"Bearer {provider.token('ext-erin', 'erin')}"}
         async with running_platform(tmp_path, **oidc) as server, httpx.AsyncClient(
                 base_url=server.base_url) as client:

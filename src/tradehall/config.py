@@ -35,10 +35,29 @@ class Settings(BaseSettings):
     http_keep_alive_s: int = Field(default=75, ge=1, le=3_600)
     """How long an idle HTTP connection stays open: longer than the load balancer's idle
     timeout, so the server never closes a connection the balancer is about to reuse."""
-    role: Literal["platform", "fallback"] = "platform"
-    """`platform` runs everything; `fallback` runs the API without an engine: logins, the
-    last-known state from the read models, fallback requests and the dealing desk, so it
-    keeps serving while the platform process is gone (docs/fallback.md)."""
+    role: Literal["platform", "fallback", "api", "ws-gateway", "engine", "projector"] = (
+        "platform")
+    """`platform` runs everything in one process (the embedded default); `fallback` runs the
+    API without an engine: logins, the last-known state from the read models, fallback
+    requests and the dealing desk, so it keeps serving while the platform process is gone
+    (docs/fallback.md). The scale-out roles (docs/architecture.md, "Scale-out") share NATS
+    JetStream: `api` (stateless REST and WebSocket; commands go to the command stream),
+    `ws-gateway` (the same process, deployed for WebSocket clients), `engine` (leader or hot
+    standby) and `projector` (events into the SQL read models)."""
+    # -- Scale-out (roles api, ws-gateway, engine, projector) --
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_prefix: str = Field(default="TH", pattern=r"^[A-Z][A-Z0-9_]{0,31}$")
+    """Names of the streams and buckets (`<prefix>_COMMANDS`, ...): one per deployment."""
+    nats_replicas: int = Field(default=1, ge=1, le=5)
+    """JetStream replicas of every stream and bucket (3 on a three-node NATS cluster)."""
+    engine_lease_s: float = Field(default=3.0, ge=0.5, le=60.0)
+    """How long the engine leadership lease lives unrenewed: the failover time's main part."""
+    node_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                pattern=r"^[A-Za-z0-9_.-]+$")
+    """This process's name in leases and logs (the pod name); host name and pid when unset."""
+    result_timeout_s: float = Field(default=10.0, gt=0, le=120.0)
+    """How long an API process waits for a stored command's result from the events stream
+    (covers an engine failover) before it answers 504 result_pending."""
     fsync: bool = True
     book_depth: int = Field(default=50, ge=1, le=1000)
     max_batch: int = Field(default=1024, ge=1, le=65536)
@@ -150,6 +169,10 @@ class Settings(BaseSettings):
         if self.environment == "production" and not all(u.startswith("https://") for u in urls):
             raise ValueError("the identity provider's URLs must use https in production")
         return self
+
+    def scale_out(self) -> bool:
+        """Whether this process is one of the scale-out roles (NATS between the parts)."""
+        return self.role in ("api", "ws-gateway", "engine", "projector")
 
     def master_key_path(self) -> Path:
         """Where the local master key file is."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tradehall.engine.queries import LevelView
 from tradehall.kernel.ids import Symbol
-from tradehall.service.messages import BookUpdate
+from tradehall.service.messages import BookUpdate, MarketSnapshot
 
 Side = dict[int, LevelView]
 
@@ -39,6 +39,42 @@ class DepthTracker:
         self._seq[symbol] = seq
         return BookUpdate(symbol=symbol, seq=seq, engine_seq=engine_seq, ts_ns=ts_ns,
                           bids=bid_changes, asks=ask_changes)
+
+
+    def follow(self, update: BookUpdate) -> bool:
+        """Mirror an update another tracker published (a standby engine follows the leader's
+        view this way); False if it is not the next one of its symbol (skipped when older)."""
+        current = self._seq.get(update.symbol, 0)
+        if update.seq <= current:
+            return True
+        if update.seq != current + 1:
+            return False
+        bids, asks = self._views.setdefault(update.symbol, ({}, {}))
+        apply_update(bids, asks, update)
+        self._seq[update.symbol] = update.seq
+        return True
+
+    def snapshot(self, engine_seq: int, ts_ns: int) -> MarketSnapshot:
+        """Every symbol's whole view at its update seq."""
+        books = [BookUpdate(symbol=symbol, seq=self._seq[symbol], engine_seq=engine_seq,
+                            ts_ns=ts_ns, bids=sorted(bids.values(), key=_price_desc),
+                            asks=sorted(asks.values(), key=_price))
+                 for symbol, (bids, asks) in sorted(self._views.items())]
+        return MarketSnapshot(engine_seq=engine_seq, ts_ns=ts_ns, books=books)
+
+    def seed(self, snapshot: MarketSnapshot) -> None:
+        """Take a published snapshot as the current views (replacing what was there)."""
+        self._views = {b.symbol: ({lv.price: lv for lv in b.bids}, {lv.price: lv for lv in b.asks})
+                       for b in snapshot.books}
+        self._seq = {b.symbol: b.seq for b in snapshot.books}
+
+
+def _price(lv: LevelView) -> int:
+    return lv.price
+
+
+def _price_desc(lv: LevelView) -> int:
+    return -lv.price
 
 
 def _diff(old: Side, new: Side) -> list[LevelView]:

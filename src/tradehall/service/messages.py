@@ -56,3 +56,15 @@ class EventBatch(msgspec.Struct, frozen=True, gc=False):
     results: list[CommandResult]
     books: list[BookUpdate]
     balances: list[BalanceSnapshot]
+
+
+class MarketSnapshot(msgspec.Struct, frozen=True, gc=False):
+    """Every symbol's whole published book view after command `engine_seq`.
+
+    Each book carries all its levels (bids best first) and its symbol's update seq, so a
+    consumer that starts mid-stream takes it and then applies only updates after that seq.
+    """
+
+    engine_seq: int
+    ts_ns: int
+    books: list[BookUpdate]

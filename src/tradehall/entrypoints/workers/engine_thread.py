@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 
 from tradehall.engine import queries
 from tradehall.engine.matcher import MatchingEngine
+from tradehall.entrypoints.workers.batches import BatchBuilder, touched
 from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig
 from tradehall.kernel.clock import Clock
 from tradehall.kernel.errors import TemporaryError
-from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, AssetCode, Symbol
+from tradehall.kernel.ids import AccountId, AssetCode
 from tradehall.marketdata.depth import DepthTracker
-from tradehall.service.messages import BalanceSnapshot, BookUpdate, CommandResult, EventBatch
+from tradehall.service.messages import CommandResult, EventBatch
 from tradehall.trading import events as e
 from tradehall.trading.commands import EngineCommand
 
@@ -62,7 +63,7 @@ class EngineThread:
         self._clock = clock
         self._publish = publish
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
-        self._depth = DepthTracker(config.book_depth)
+        self._builder = BatchBuilder(DepthTracker(config.book_depth))
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -222,26 +223,8 @@ class EngineThread:
     def _batch(self, engine: MatchingEngine, results: list[CommandResult],
                all_symbols: bool = False,
                more_accounts: set[AccountId] | None = None) -> EventBatch:
-        symbols, accounts = _touched(results)
-        if more_accounts:
-            accounts |= more_accounts
-        if all_symbols:
-            symbols = {v.spec.symbol for v in queries.instruments(engine)}
-        last = results[-1] if results else None
-        seq = last.seq if last else self.last_seq
-        ts = last.ts_ns if last else engine.now_ns
-        books: list[BookUpdate] = []
-        for symbol in sorted(symbols):
-            bids, asks = queries.book_depth(engine, symbol, self.config.book_depth)
-            update = self._depth.update(symbol, bids, asks, seq, ts)
-            if update is not None:
-                books.append(update)
-        balances = [BalanceSnapshot(account, b.asset, b.available, b.held)
-                    for account in sorted(accounts)
-                    for b in queries.balances(engine, account)]
-        first = results[0].seq if results else seq
-        return EventBatch(first_seq=first, last_seq=seq, results=results, books=books,
-                          balances=balances)
+        return self._builder.build(engine, results, last_seq=self.last_seq,
+                                   all_symbols=all_symbols, more_accounts=more_accounts)
 
     # -- Recovery -------------------------------------------------------------------------------
 
@@ -249,7 +232,7 @@ class EngineThread:
         self._replay.append(CommandResult(seq, ts, events))
         if len(self._replay) >= _REPLAY_CHUNK:
             chunk, self._replay = self._replay, []
-            self._replay_accounts |= _touched(chunk)[1]
+            self._replay_accounts |= touched(chunk)[1]
             batch = EventBatch(first_seq=chunk[0].seq, last_seq=chunk[-1].seq, results=chunk,
                                books=[], balances=[])
             self._call(self._publish, batch)
@@ -288,25 +271,3 @@ def _set_result(future: asyncio.Future[None], value: None) -> None:
 def _set_exception(future: asyncio.Future[object], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)
-
-
-def _touched(results: list[CommandResult]) -> tuple[set[Symbol], set[AccountId]]:
-    """Symbols whose book and accounts whose balances a run of results may have changed."""
-    symbols: set[Symbol] = set()
-    accounts: set[AccountId] = set()
-    for result in results:
-        for ev in result.events:
-            if isinstance(ev, e.Trade):
-                symbols.add(ev.symbol)
-                accounts.add(ev.maker_account)
-                accounts.add(ev.taker_account)
-            elif isinstance(ev, e.OrderAccepted | e.OrderCanceled | e.OrderExpired
-                            | e.OrderAmended | e.StopTriggered):
-                symbols.add(ev.symbol)
-                accounts.add(ev.account)
-            elif isinstance(ev, e.Deposited | e.Withdrawn | e.PositionChanged):
-                accounts.add(ev.account)
-            elif isinstance(ev, e.InstrumentAdded):
-                symbols.add(ev.spec.symbol)
-    accounts -= SYSTEM_ACCOUNTS
-    return symbols, accounts

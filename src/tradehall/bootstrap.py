@@ -27,6 +27,7 @@ from tradehall.adapters.redis.ratelimit import (
     RedisRateLimiter,
 )
 from tradehall.adapters.redis.ratelimit import connect as connect_redis
+from tradehall.adapters.redis.revocation import RedisRevocationNotices
 from tradehall.adapters.redis.throttle import RedisFailureCounter
 from tradehall.adapters.sql import SqlDatabase
 from tradehall.adapters.sql.accounts import SqlAccountStore, SqlMailOutbox, SqlMfaStore
@@ -42,6 +43,7 @@ from tradehall.compliance.vault import DocumentVault
 from tradehall.config import Settings
 from tradehall.entrypoints.api.ws.alpaca_stream import AlpacaTradeUpdates
 from tradehall.entrypoints.api.ws.feed import MarketDataFeed
+from tradehall.entrypoints.api.ws.revocation import WsRevocationGuard
 from tradehall.entrypoints.demo import catalog as demo_catalog
 from tradehall.entrypoints.demo.setup import DemoComponent
 from tradehall.entrypoints.workers.engine_host import EngineHostConfig
@@ -62,6 +64,7 @@ from tradehall.identity.ratelimit import (
     RateLimits,
     RateRule,
 )
+from tradehall.identity.revocation import InprocRevocationNotices, RevocationNotices
 from tradehall.identity.sessions import SessionConfig, SessionService
 from tradehall.identity.signing import (
     MemoryNonceStore,
@@ -231,6 +234,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     mfa = TotpService(SqlMfaStore(db.engine, db.writer), accounts, keys_provider, clock, audit,
                       MfaConfig(required_for=frozenset(
                           {"withdrawal"} if settings.require_mfa_for_withdrawals else ())))
+    # Revocation notices: revoked sessions and keys reach every process at once (Redis).
+    notices = _revocation_notices(settings)
     failures, throttle_redis = _login_failures(settings)
     throttle = LoginThrottle(failures, clock, ThrottleConfig(
         free_failures=settings.login_free_failures,
@@ -241,7 +246,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
                         mailer=SqlMailOutbox(db.engine, db.writer, clock=clock),
                         throttle=throttle, mfa=mfa, config=AccountsConfig(
                             email_token_ttl_ns=settings.email_token_ttl_s * NANOS_PER_SECOND,
-                            reset_token_ttl_ns=settings.password_reset_ttl_s * NANOS_PER_SECOND))
+                            reset_token_ttl_ns=settings.password_reset_ttl_s * NANOS_PER_SECOND),
+                        notices=notices)
     # Sessions and tokens: RS256 key ring (private keys sealed), sessions, devices, alerts.
     tokens = TokenService(SqlSigningKeyStore(db.engine, db.writer), clock, audit, TokenConfig(
         issuer=settings.token_issuer, audience=settings.token_audience,
@@ -252,14 +258,17 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     alerts = AlertService(SqlAlertStore(db.engine, db.writer), clock)
     sessions = SessionService(SqlSessionStore(db.engine, db.writer), clock, audit, alerts,
                               SessionConfig(refresh_ttl_s=settings.refresh_token_ttl_s,
-                                            access_ttl_s=settings.access_token_ttl_s))
+                                            access_ttl_s=settings.access_token_ttl_s),
+                              notices=notices)
     await sessions.load()
     # API keys, signed requests, rate limits: in process, or shared through Redis.
     keys, signing, limits, redis_lifetime = _api_key_parts(settings, db, clock, audit,
-                                                           keys_provider)
+                                                           keys_provider, notices)
+    notices.subscribe(sessions)
+    notices.subscribe(keys)
     auth = AuthService(db.identity, clock, audit=audit, users=users, mfa=mfa, tokens=tokens,
                        sessions=sessions, alerts=alerts, keys=keys, signing=signing,
-                       limits=limits)
+                       limits=limits, revocations=notices)
     # External identity provider: its tokens authenticate like ours (None when not configured).
     auth.external = _external_identity(settings, db, users, clock, audit)
     # -- end of identity --------------------------------------------------------------------------
@@ -281,6 +290,9 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
         platform.components.append(redis_lifetime)
     if throttle_redis is not None:
         platform.components.append(throttle_redis)
+    if isinstance(notices, RedisRevocationNotices):
+        platform.components.append(notices)  # the subscriber; stops (closes) after the guard
+    platform.components.append(WsRevocationGuard())
     platform.components.append(MarketDataFeed(MarketDataHub(MarketDataConfig(
         book_depth=settings.book_depth))))
     with_engine = settings.role == "platform"
@@ -317,12 +329,20 @@ def _fallback_parts(settings: Settings, db: SqlDatabase, trading: TradingService
         store=store, wake=wake)
 
 
+def _revocation_notices(settings: Settings) -> InprocRevocationNotices | RedisRevocationNotices:
+    # Through Redis when configured; either way the periodic re-reads remain the safety net.
+    if not settings.redis_url:
+        return InprocRevocationNotices()
+    return RedisRevocationNotices(settings.redis_url, prefix=settings.redis_prefix)
+
+
 def _login_failures(settings: Settings) -> tuple[FailureCounter, RedisClientLifetime | None]:
     # Shared through Redis when configured, so every API process sees every failure.
     if not settings.redis_url:
         return MemoryFailureCounter(), None
     redis = connect_redis(settings.redis_url)
-    return RedisFailureCounter(redis, MemoryFailureCounter()), RedisClientLifetime(redis)
+    return RedisFailureCounter(redis, MemoryFailureCounter(),
+                               prefix=settings.redis_prefix + "login:"), RedisClientLifetime(redis)
 
 
 def _external_identity(settings: Settings, db: SqlDatabase, users: UserService, clock: Clock,
@@ -344,13 +364,17 @@ def _external_identity(settings: Settings, db: SqlDatabase, users: UserService, 
 
 
 def _api_key_parts(settings: Settings, db: SqlDatabase, clock: Clock, audit: AuditLog,
-                   provider: KeyProvider) -> tuple[ApiKeyService, SignedRequestVerifier,
-                                                   RateLimits, RedisClientLifetime | None]:
+                   provider: KeyProvider, notices: RevocationNotices
+                   ) -> tuple[ApiKeyService, SignedRequestVerifier, RateLimits,
+                              RedisClientLifetime | None]:
     keys = ApiKeyService(db.identity, clock, audit, provider,
-                         ApiKeyConfig(cache_ttl_s=settings.api_key_cache_ttl_s))
+                         ApiKeyConfig(cache_ttl_s=settings.api_key_cache_ttl_s), notices=notices)
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
-    limiter: RateLimiter = MemoryRateLimiter(clock) if redis is None else RedisRateLimiter(redis)
-    nonces: NonceStore = MemoryNonceStore(clock) if redis is None else RedisNonceStore(redis)
+    prefix = settings.redis_prefix
+    limiter: RateLimiter = (MemoryRateLimiter(clock) if redis is None
+                            else RedisRateLimiter(redis, prefix))
+    nonces: NonceStore = (MemoryNonceStore(clock) if redis is None
+                          else RedisNonceStore(redis, prefix))
     signing = SignedRequestVerifier(keys, nonces, clock,
                                     SigningConfig(window_s=settings.signed_request_window_s))
 

@@ -111,7 +111,12 @@ class Settings(BaseSettings):
     """A token with an unknown key id refetches the keys at most this often."""
     # -- API keys, signed requests, rate limits, HTTP hardening --
     redis_url: str | None = None
-    """Redis for state shared by API processes (rate limits, nonces); in-process when unset."""
+    """Redis for state shared by API processes (rate limits, nonces, login failures, revocation
+    notices); in-process when unset."""
+    redis_prefix: str = Field(default="th:", min_length=1, max_length=64,
+                              pattern=r"^[A-Za-z0-9_.:{}-]+$")
+    """Prefix of every Redis key and channel: deployments sharing one Redis need different ones
+    (in Redis Cluster, put a hash tag in it: `{th}:`)."""
     signed_request_window_s: int = Field(default=30, ge=1, le=600)
     """How far a signed request's timestamp may be from the server's clock, either way."""
     api_key_cache_ttl_s: int = Field(default=30, ge=0, le=3600)

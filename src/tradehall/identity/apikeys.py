@@ -8,8 +8,9 @@ stored. A key carries scopes (`read` always; `trade`, `withdraw` on request), an
 allow-list of CIDR blocks, a label, and when it was last used.
 
 Checked keys are cached per process (bounded, with a short time to live so that changes made
-by another process show up); revoking a key evicts it at once here. No I/O library is
-imported: the store and the key provider are ports.
+by another process show up); revoking a key evicts it at once here and publishes a
+`Revocation` notice, on which other processes evict it too (at once when the notices are
+shared through Redis). No I/O library is imported: the store and the key provider are ports.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tradehall.compliance.keys import KeyProvider, open_sealed, seal
 from tradehall.identity.context import RequestContext
 from tradehall.identity.ports import ApiKeyRecord, UserRecord
 from tradehall.identity.principal import SCOPES, Principal
+from tradehall.identity.revocation import Revocation, RevocationNotices
 from tradehall.identity.signing import derive_signing_key
 from tradehall.kernel.clock import NANOS_PER_SECOND, Clock
 from tradehall.kernel.errors import Forbidden, InvalidInput, NotFound, Unauthorized
@@ -98,12 +100,14 @@ class ApiKeyService:
     """API keys of users: create, list, revoke, authenticate."""
 
     def __init__(self, store: KeyStore, clock: Clock, audit: AuditLog, provider: KeyProvider,
-                 config: ApiKeyConfig | None = None) -> None:
+                 config: ApiKeyConfig | None = None, *,
+                 notices: RevocationNotices | None = None) -> None:
         self.store = store
         self.config = config or ApiKeyConfig()
         self._clock = clock
         self._audit = audit
         self._provider = provider
+        self._notices = notices
         self._cache: OrderedDict[str, KeyEntry] = OrderedDict()
         self._revocations = 0  # a load that raced a revocation is not cached
         self._ttl_ns = self.config.cache_ttl_s * NANOS_PER_SECOND
@@ -149,6 +153,9 @@ class ApiKeyService:
             return
         await self.store.revoke_api_key(key_id)
         self.evict(key_id)
+        if self._notices is not None:
+            await self._notices.publish(Revocation(kind="api_key", subject=key_id,
+                                                   ts_ns=self._clock.now_ns()))
         await self._audit.record("api_key.revoked", actor=user_id, target=key_id, ip=ctx.ip,
                                  user_agent=ctx.user_agent)
 
@@ -162,6 +169,20 @@ class ApiKeyService:
         self._revocations += 1
         for key_id in [k for k, e in self._cache.items() if e.principal.user_id == user_id]:
             del self._cache[key_id]
+
+    # -- Notices (a `RevocationListener`) -------------------------------------------------------
+
+    def revoked(self, notice: Revocation) -> None:
+        """Evict what a notice names: a key, or every key of a user."""
+        if notice.kind == "api_key":
+            self.evict(notice.subject)
+        elif notice.kind == "user":
+            self.evict_user(notice.subject)
+
+    async def resync(self) -> None:
+        """Forget every cached key: notices may have been missed."""
+        self._revocations += 1
+        self._cache.clear()
 
     # -- Per request ----------------------------------------------------------------------------
 

@@ -6,9 +6,9 @@ the same family (the session); presenting a spent token again means it was copie
 whole family is revoked and the event audited. Logout ends the current session, revoke-all
 every session of the user. A session's access tokens stop working the moment it is revoked:
 the ids of recently revoked sessions are kept in memory (loaded at start, updated on revoke,
-re-read by `maintain`), so checking costs no query per request. With several API processes a
-revocation reaches the others only at their next `maintain`; a shared store (Redis) would make
-it immediate.
+re-read by `maintain`), so checking costs no query per request. Every revocation is also
+published as a `Revocation` notice (`identity/revocation.py`): other processes add it to their
+set at once when the notices are shared (Redis), else at their next `maintain`.
 
 Devices are fingerprinted by user agent and network (IPv4 /24, IPv6 /64); a login from an
 unseen device of a user who has signed in before raises a `new_device` alert.
@@ -26,6 +26,7 @@ from tradehall.compliance.audit import AuditLog
 from tradehall.identity.alerts import AlertService
 from tradehall.identity.context import RequestContext
 from tradehall.identity.ports import UserRecord
+from tradehall.identity.revocation import Revocation, RevocationNotices
 from tradehall.kernel.clock import NANOS_PER_SECOND, Clock
 from tradehall.kernel.errors import NotFound, Unauthorized
 from tradehall.kernel.ids import random_token, random_uuid
@@ -135,12 +136,14 @@ class SessionService:
     """Opens, refreshes, lists and revokes sessions."""
 
     def __init__(self, store: SessionStore, clock: Clock, audit: AuditLog,
-                 alerts: AlertService, config: SessionConfig | None = None) -> None:
+                 alerts: AlertService, config: SessionConfig | None = None, *,
+                 notices: RevocationNotices | None = None) -> None:
         self.store = store
         self._clock = clock
         self._audit = audit
         self._alerts = alerts
         self.config = config or SessionConfig()
+        self._notices = notices
         self._revoked: dict[str, int] = {}
         self._loaded_ns: int | None = None
         self._pruned_ns: int | None = None
@@ -153,21 +156,44 @@ class SessionService:
 
     async def maintain(self) -> None:
         """Pick up revocations made elsewhere and forget those no token can outlive."""
-        now = self._clock.now_ns()
-        window = (self.config.access_ttl_s + 2 * self.config.leeway_s) * NANOS_PER_SECOND
-        since = now - window if self._loaded_ns is None else self._loaded_ns - NANOS_PER_SECOND
-        for session_id, revoked_ns in await self.store.revoked_since(since):
-            self._revoked[session_id] = revoked_ns
-        self._revoked = {s: t for s, t in self._revoked.items() if t >= now - window}
-        self._loaded_ns = now
+        now = await self._read_revoked(full=self._loaded_ns is None)
         if self._pruned_ns is None or now - self._pruned_ns >= (self.config.prune_every_s
                                                                  * NANOS_PER_SECOND):
             await self.store.drop_refresh_tokens(now)
             self._pruned_ns = now
 
+    async def _read_revoked(self, *, full: bool) -> int:
+        now = self._clock.now_ns()
+        window = (self.config.access_ttl_s + 2 * self.config.leeway_s) * NANOS_PER_SECOND
+        since = now - window if full or self._loaded_ns is None else (
+            self._loaded_ns - NANOS_PER_SECOND)
+        for session_id, revoked_ns in await self.store.revoked_since(since):
+            self._revoked[session_id] = revoked_ns
+        self._revoked = {s: t for s, t in self._revoked.items() if t >= now - window}
+        self._loaded_ns = now
+        return now
+
     def is_revoked(self, session_id: str) -> bool:
         """Whether a session's access tokens were revoked (in memory, no query)."""
         return session_id in self._revoked
+
+    # -- Notices (a `RevocationListener`) -------------------------------------------------------
+
+    def revoked(self, notice: Revocation) -> None:
+        """Take a session revoked by another process into the set at once."""
+        if notice.kind == "session":
+            self._revoked.setdefault(notice.subject, notice.ts_ns)
+
+    async def resync(self) -> None:
+        """Re-read the whole window: notices may have been missed, and another machine's
+        clock may stamp a revocation before this process's last incremental read."""
+        await self._read_revoked(full=True)
+
+    async def _publish(self, session_ids: list[str], revoked_ns: int) -> None:
+        if self._notices is not None:
+            for session_id in session_ids:
+                await self._notices.publish(Revocation(kind="session", subject=session_id,
+                                                       ts_ns=revoked_ns))
 
     # -- Lifecycle ------------------------------------------------------------------------------
 
@@ -220,6 +246,7 @@ class SessionService:
         done = await self.store.revoke_session(session_id, now, reason)
         if done:
             self._revoked[session_id] = now
+            await self._publish([session_id], now)
             action = "auth.logout" if reason == "logout" else "auth.session_revoked"
             await self._audit.record(action, actor=actor, target=session_id,
                                      ip=ctx.ip, user_agent=ctx.user_agent,
@@ -240,6 +267,7 @@ class SessionService:
         ids = await self.store.revoke_user_sessions(user_id, now, reason)
         for session_id in ids:
             self._revoked[session_id] = now
+        await self._publish(ids, now)
         action = "auth.logout_all" if reason == "logout_all" else "auth.sessions_revoked"
         await self._audit.record(action, actor=actor, target=user_id,
                                  ip=ctx.ip, user_agent=ctx.user_agent,
@@ -256,6 +284,7 @@ class SessionService:
         now = self._clock.now_ns()
         if await self.store.revoke_session(session.session_id, now, "refresh_reused"):
             self._revoked[session.session_id] = now
+            await self._publish([session.session_id], now)
         await self._audit.record("auth.refresh_reused", actor=session.user_id,
                                  target=session.session_id, ip=ctx.ip,
                                  user_agent=ctx.user_agent, outcome="denied",

@@ -11,7 +11,8 @@ admin) is told only to someone who gave the right password. Opening the session 
 Registration makes a `pending` user and mails a verification token; password resets mail a
 token too and always answer the same, whether the address is known or not. Tokens are
 random, single-use and expiring, and only their SHA-256 digest is stored. Hashing (argon2id)
-runs in a worker thread so the event loop never blocks.
+runs in a worker thread so the event loop never blocks. An admin's change of a user's state or
+roles publishes a `user` revocation notice, so every process checks that user's keys again.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tradehall.identity.mail import Mailer, MailMessage
 from tradehall.identity.mfa import TotpService
 from tradehall.identity.ports import UserRecord, UserState, UserStore
 from tradehall.identity.principal import ROLES, Principal
+from tradehall.identity.revocation import Revocation, RevocationNotices
 from tradehall.identity.throttle import LoginThrottle
 from tradehall.kernel.clock import NANOS_PER_SECOND, Clock
 from tradehall.kernel.errors import (
@@ -60,8 +62,10 @@ class UserService:
 
     def __init__(self, store: UserStore, clock: Clock, audit: AuditLog, *,
                  accounts: AccountStore, mailer: Mailer, throttle: LoginThrottle,
-                 mfa: TotpService, config: AccountsConfig | None = None) -> None:
+                 mfa: TotpService, config: AccountsConfig | None = None,
+                 notices: RevocationNotices | None = None) -> None:
         self.store = store
+        self._notices = notices
         self.accounts = accounts
         self.mailer = mailer
         self.throttle = throttle
@@ -336,6 +340,7 @@ class UserService:
             raise Conflict("you cannot remove your own admin role",
                            code="cannot_demote_self")
         updated = await self.accounts.set_roles(user.user_id, wanted) or user
+        await self._user_changed(user.user_id)
         await self._record("user.roles_changed", admin.user_id, user.user_id, ctx,
                            detail={"before": sorted(user.roles), "after": wanted})
         return updated
@@ -352,9 +357,16 @@ class UserService:
         updated = await self.accounts.set_state(user.user_id, state) or user
         if state == "active":
             updated = await self._lift_lock(updated)
+        await self._user_changed(user.user_id)
         await self._record("user.state_changed", admin.user_id, user.user_id, ctx,
                            detail={"before": user.state, "after": state})
         return updated
+
+    async def _user_changed(self, user_id: str) -> None:
+        # Cached key checks carry the user's roles and state: every process must redo them.
+        if self._notices is not None:
+            await self._notices.publish(Revocation(kind="user", subject=user_id,
+                                                   ts_ns=self._clock.now_ns()))
 
     async def unlock(self, admin: Principal, username: str, ctx: RequestContext) -> UserRecord:
         """Lift a temporary lockout (failed logins) and the throttle's delays (audited)."""

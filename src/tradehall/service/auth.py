@@ -8,7 +8,9 @@ handlers never look at credentials. API secrets are random (240 bits), so a SHA-
 secret is stored and compared in constant time. Access tokens are short-lived RS256 JWTs of
 `tokens` (`identity/tokens.py`) bound to a session of `sessions` (`identity/sessions.py`):
 a login opens a session and returns an access and a refresh token; a revoked session's access
-tokens are refused at once.
+tokens are refused at once. `revocations` carries the notices of revoked sessions and keys to
+every process (`identity/revocation.py`); `still_valid` re-checks a principal held open for a
+long time (a WebSocket).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tradehall.identity.principal import ROLES as ROLES
 from tradehall.identity.principal import Principal as Principal
 from tradehall.identity.principal import require_role as require_role
 from tradehall.identity.ratelimit import RateLimits
+from tradehall.identity.revocation import InprocRevocationNotices, RevocationNotices
 from tradehall.identity.sessions import OpenedSession, SessionService
 from tradehall.identity.signing import SignedRequestVerifier
 from tradehall.identity.tokens import TokenService
@@ -58,7 +61,7 @@ class AuthService:
                  sessions: SessionService, alerts: AlertService,
                  external: ExternalIdentity | None = None,
                  keys: ApiKeyService, signing: SignedRequestVerifier,
-                 limits: RateLimits) -> None:
+                 limits: RateLimits, revocations: RevocationNotices | None = None) -> None:
         self.identity = identity
         self.audit = audit
         self.users = users
@@ -75,6 +78,8 @@ class AuthService:
         """Signed requests of the native API (`identity/signing.py`)."""
         self.limits = limits
         """Rate limits per IP address, API key and user (`identity/ratelimit.py`)."""
+        self.revocations: RevocationNotices = revocations or InprocRevocationNotices()
+        """Notices of revoked sessions and keys, this process's and the others'."""
 
     # -- Users and keys -------------------------------------------------------------------------
 
@@ -154,6 +159,19 @@ class AuthService:
                                    ip: str | None = None) -> Principal:
         """Check an API key pair (and its IP allow-list) and return its owner's principal."""
         return await self.keys.authenticate(key_id, secret, ip)
+
+    async def still_valid(self, principal: Principal) -> bool:
+        """Whether the session or key behind a principal still works (no query for sessions;
+        a key is re-read once its cached check is stale or was evicted)."""
+        if principal.key_id is not None:
+            try:
+                await self.keys.entry(principal.key_id)
+            except Unauthorized:
+                return False
+            return True
+        if principal.method == "token" and principal.session_id is not None:
+            return not self.sessions.is_revoked(principal.session_id)
+        return True  # an external provider's token: its provider decides, not us
 
 
 def _principal(user: UserRecord, session_id: str) -> Principal:

@@ -2,7 +2,9 @@
 
 Role and state changes are audited (`user.roles_changed`, `user.state_changed`,
 `user.unlocked`) with the admin as actor. Locking or closing a user also ends their sessions;
-access tokens already issued carry the old roles until they expire (minutes).
+access tokens already issued carry the old roles until they expire (minutes). Both changes
+publish a `user` revocation notice (in `UserService`), so every process re-checks the user's API
+keys, and their open WebSockets, at once.
 """
 
 from __future__ import annotations
@@ -48,7 +50,6 @@ async def set_roles(username: str, body: s.UserRolesUpdate, platform: PlatformDe
                     admin: AdminDep, ctx: ContextDep) -> s.UserAdminPublic:
     """Replace a user's roles (audited)."""
     user = await platform.auth.users.set_roles(admin, username, body.roles, ctx)
-    platform.auth.keys.evict_user(user.user_id)  # API keys carry the roles of their check
     return _public(user)
 
 
@@ -58,7 +59,6 @@ async def set_state(username: str, body: s.UserStateUpdate, platform: PlatformDe
                     admin: AdminDep, ctx: ContextDep) -> s.UserAdminPublic:
     """Activate, lock or close a user (audited); locking or closing ends their sessions."""
     user = await platform.auth.users.set_state(admin, username, body.state, ctx)
-    platform.auth.keys.evict_user(user.user_id)  # a locked or closed user's keys stop at once
     if body.state != "active":
         await platform.auth.sessions.revoke_all(user.user_id, actor=admin.user_id, ctx=ctx,
                                                 reason=f"account_{body.state}")

@@ -8,7 +8,8 @@ event is serialized once and the same bytes go to every client of the account, a
 frames of JSON like Alpaca's paper stream. Every client has a bounded queue: a client that
 falls behind is dropped (closed with 1013), never waited for, so the engine and other clients
 never feel it. It also keeps the last trade price per symbol for positions. An order accepted
-before its account had a listener is read once from the read model on its first event.
+before its account had a listener is read once from the read model on its first event. A
+connection whose key or session is revoked is closed with 4001 (`ws/revocation.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from tradehall.entrypoints.api.deps import (
     request_context,
 )
 from tradehall.entrypoints.api.routers import alpaca_mapping as m
+from tradehall.entrypoints.api.ws.connection import CLOSE_REVOKED
+from tradehall.entrypoints.api.ws.revocation import WsRevocationGuard, revocation_guard
 from tradehall.identity.context import RequestContext
 from tradehall.kernel.errors import TradehallError
 from tradehall.kernel.ids import AccountId, OrderId, Symbol, order_uuid
@@ -74,6 +77,17 @@ class _Client:
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(code)
+
+
+class _Revocable:
+    """A connection as the revocation guard sees it."""
+
+    def __init__(self, principal: Principal, outbound: asyncio.Queue[bytes | int]) -> None:
+        self.principal = principal
+        self._client = _Client(principal.account, outbound)
+
+    def close_revoked(self) -> None:
+        self._client.close(CLOSE_REVOKED)
 
 
 class AlpacaTradeUpdates:
@@ -328,17 +342,21 @@ async def trade_updates(ws: WebSocket) -> None:
         return
     await ws.send_bytes(_frame("authorization", {"status": "authorized",
                                                  "action": "authenticate"}))
-    await _serve(ws, trade_updates_of(platform), principal)
+    await _serve(ws, trade_updates_of(platform), principal, revocation_guard(platform))
 
 
-async def _serve(ws: WebSocket, hub: AlpacaTradeUpdates, principal: Principal) -> None:
+async def _serve(ws: WebSocket, hub: AlpacaTradeUpdates, principal: Principal,
+                 guard: WsRevocationGuard) -> None:
     outbound: asyncio.Queue[bytes | int] = asyncio.Queue(hub.queue_frames)
     listening: list[_Client] = []
+    revocable = _Revocable(principal, outbound)
+    guard.track(revocable)
     sender = asyncio.create_task(_send_loop(ws, outbound))
     receiver = asyncio.create_task(_receive_loop(ws, hub, principal, outbound, listening))
     try:
         await asyncio.wait((sender, receiver), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        guard.untrack(revocable)
         for client in listening:
             hub.remove(client)
         for task in (sender, receiver):

@@ -31,6 +31,7 @@ _log = logging.getLogger(__name__)
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008  # the queue of a slow consumer overflowed
 CLOSE_IDLE = 4000  # nothing received within the idle timeout
+CLOSE_REVOKED = 4001  # the session or API key it authenticated with was revoked
 
 
 @dataclass(frozen=True, slots=True)

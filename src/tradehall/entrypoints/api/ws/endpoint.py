@@ -7,7 +7,8 @@ every `subscribe` answers `subscribed` followed by the channel's current state (
 snapshot, the ticker, the open candle, or the balances), so a client that reconnects, or that
 found a gap in a book's seq, simply subscribes again. Credentials go to `service/auth.py`
 untouched, through the gateway's functions (`deps.py`) like REST; headers at the handshake
-work as for REST.
+work as for REST. Every connection is tracked by the revocation guard (`revocation.py`), which
+closes it with 4001 when the session or key it authenticated with is revoked.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from tradehall.entrypoints.api.deps import (
     request_context,
 )
 from tradehall.entrypoints.api.ws import protocol as p
-from tradehall.entrypoints.api.ws.connection import Connection
+from tradehall.entrypoints.api.ws.connection import CLOSE_REVOKED, Connection
 from tradehall.entrypoints.api.ws.feed import MarketDataFeed, market_data
 from tradehall.entrypoints.api.ws.render import timestamp
+from tradehall.entrypoints.api.ws.revocation import REVOKED_REASON, revocation_guard
 from tradehall.identity.context import RequestContext
 from tradehall.kernel.errors import InvalidInput, NotFound, TradehallError, Unauthorized
 from tradehall.kernel.ids import account_uuid
+from tradehall.service.auth import Principal
 
 if TYPE_CHECKING:
     from tradehall.bootstrap import Platform
@@ -53,6 +56,8 @@ async def stream(websocket: WebSocket) -> None:
     await websocket.accept()
     conn = Connection(websocket.send, feed.config, asyncio.get_running_loop().time())
     session = _Session(platform, feed, conn, request_context(websocket))
+    guard = revocation_guard(platform)
+    guard.track(session)
     feed.register(conn)
     conn.start()
     receiver = asyncio.create_task(_receive(websocket, session, conn))
@@ -64,6 +69,7 @@ async def stream(websocket: WebSocket) -> None:
         if current is not None and current.cancelling():
             raise  # the server is stopping; only an abandoned session ends quietly
     finally:
+        guard.untrack(session)
         feed.unregister(conn)
         await conn.finish()
 
@@ -95,6 +101,15 @@ class _Session:
     def send(self, message: p.ServerMessage) -> None:
         if not self.conn.push(p.encode(message)):
             self.feed.on_dropped(self.conn)
+
+    @property
+    def principal(self) -> Principal | None:
+        return self.conn.principal
+
+    def close_revoked(self) -> None:
+        self.feed.unregister(self.conn)  # needs the principal: private channels are per account
+        self.conn.principal = None  # so nothing private is subscribed again before it closes
+        self.conn.drop(CLOSE_REVOKED, REVOKED_REASON)
 
     async def handshake_auth(self, headers: Headers) -> None:
         names = {"apca-api-key-id", "apca-api-secret-key", "authorization"}

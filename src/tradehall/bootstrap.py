@@ -5,6 +5,12 @@ SQL read models (SQLite unless a URL says otherwise). Start order matters: the r
 open first (their projected seq tells the engine where recovery must republish from), every
 subscriber attaches before the engine starts (so nothing it publishes is missed), components
 that send commands start after it. Stop runs the other way round and drains the projector.
+
+The scale-out roles `api` and `ws-gateway` share everything but the adapters: the engine is a
+`NatsEnginePort` (commands into the JetStream commands stream), an `EventRelay` feeds the
+events stream into `Platform.publish` (so the bus and every subscriber work unchanged), no
+projector runs (another process projects; `wait_for` polls), and the reference data comes
+from the read models. `build_projection` wires the `projector` role.
 Only this module chooses implementations; nothing else reads `Settings`.
 """
 
@@ -13,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,6 +29,11 @@ from tradehall.adapters.crypto.local_keys import LocalKeyFile
 from tradehall.adapters.files.blobs import FileBlobStore
 from tradehall.adapters.http.oidc import OidcConfig, OidcKeySet
 from tradehall.adapters.inproc.bus import InprocEventBus
+from tradehall.adapters.nats.engine_port import NatsEngineConfig, NatsEnginePort
+from tradehall.adapters.nats.link import NatsLink
+from tradehall.adapters.nats.projection import NatsProjection
+from tradehall.adapters.nats.relay import EventRelay
+from tradehall.adapters.nats.streams import Topology
 from tradehall.adapters.redis.ratelimit import (
     RedisClientLifetime,
     RedisNonceStore,
@@ -85,7 +98,7 @@ from tradehall.marketdata.hub import MarketDataConfig, MarketDataHub
 from tradehall.service.auth import AuthService
 from tradehall.service.kyc import KycService
 from tradehall.service.messages import EventBatch
-from tradehall.service.ports import IdentityStore, ReadModel
+from tradehall.service.ports import EnginePort, IdentityStore, ReadModel
 from tradehall.service.refdata import ReferenceData
 from tradehall.service.trading import TradingService
 
@@ -106,6 +119,28 @@ class Component(Protocol):
     async def stop(self) -> None:
         """Stop work; runs before the engine stops."""
         ...
+
+
+class PlatformEngine(EnginePort, Protocol):
+    """The engine as the platform sees it: the embedded engine thread or, in scale-out, the
+    port to the engine nodes over NATS."""
+
+    @property
+    def last_seq(self) -> int:
+        """The newest engine seq this process knows of."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class ScaleOutParts:
+    """What an API or gateway process adds in scale-out: its NATS connection, the engine port
+    and the relay of the events stream."""
+
+    link: NatsLink
+    port: NatsEnginePort
+    relay: EventRelay
 
 
 @dataclass
@@ -129,7 +164,7 @@ class Platform:
     settings: Settings
     clock: Clock
     bus: InprocEventBus
-    engine: EngineThread
+    engine: PlatformEngine
     refdata: ReferenceData
     db: SqlDatabase
     trading: TradingService
@@ -140,6 +175,9 @@ class Platform:
     fallback: FallbackParts
     components: list[Component] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    engine_thread: EngineThread | None = None
+    """The embedded engine (roles platform); None in the fallback and scale-out roles."""
+    scale_out: ScaleOutParts | None = None
     _projector: ProjectorThread | None = None
     _started: bool = False
 
@@ -172,14 +210,33 @@ class Platform:
                 await component.start(self)
             self._started = True
             return
+        if self.scale_out is not None:
+            await self._start_scale_out(self.scale_out)
+            return
+        assert self.engine_thread is not None
         # The projector runs on its own thread and loop, off the API's event loop.
         self._projector = self.db.projector_thread(self.bus.subscribe_threaded("projector"))
         await self._projector.start()
         for component in self.components:
             await component.attach(self)
-        await self.engine.start(projection_seq=self.db.projected_seq)
-        assets, instruments = self.engine.reference_data()
+        await self.engine_thread.start(projection_seq=self.db.projected_seq)
+        assets, instruments = self.engine_thread.reference_data()
         self.refdata.load(assets, instruments)
+        for component in self.components:
+            await component.start(self)
+        self._started = True
+
+    async def _start_scale_out(self, parts: ScaleOutParts) -> None:
+        # Reference data as of the projected seq, then the events after it from the relay
+        # (which seeds the books from the newest market snapshot and catches up first).
+        for component in self.components:
+            await component.attach(self)
+        projected = self.db.projected_seq
+        assets, instruments = await self.db.read_model.reference_data()
+        self.refdata.load(assets, instruments)
+        await parts.port.start()
+        await parts.relay.start(after_seq=projected)
+        parts.port.results.floor = parts.relay.start_seq
         for component in self.components:
             await component.start(self)
         self._started = True
@@ -191,7 +248,11 @@ class Platform:
                 await component.stop()
             except Exception:
                 _log.exception("component %r failed to stop", component)
+        if self.scale_out is not None:
+            await self.scale_out.relay.stop()
         await self.engine.stop()
+        if self.scale_out is not None:
+            await self.scale_out.link.close()
         self.bus.close()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -217,12 +278,22 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     db = await SqlDatabase.open(settings.sql_url())
     bus = InprocEventBus()
     refdata = ReferenceData()
-    host = EngineHostConfig(data_dir=data_dir / "journal", fsync=settings.fsync,
-                            snapshot_every=settings.snapshot_every)
     holder: list[Platform] = []
-    engine = EngineThread(EngineThreadConfig(host=host, book_depth=settings.book_depth,
-                                             max_batch=settings.max_batch),
-                          clock, lambda batch: holder[0].publish(batch))
+    engine: PlatformEngine
+    engine_thread: EngineThread | None = None
+    scale_out: ScaleOutParts | None = None
+    if settings.role in ("api", "ws-gateway"):
+        scale_out = _scale_out_parts(settings, lambda batch: holder[0].publish(batch))
+        engine = scale_out.port
+    elif settings.role in ("platform", "fallback"):
+        host = EngineHostConfig(data_dir=data_dir / "journal", fsync=settings.fsync,
+                                snapshot_every=settings.snapshot_every)
+        engine = engine_thread = EngineThread(
+            EngineThreadConfig(host=host, book_depth=settings.book_depth,
+                               max_batch=settings.max_batch),
+            clock, lambda batch: holder[0].publish(batch))
+    else:
+        raise ValueError(f"the {settings.role} role runs no API platform")
     # -- Identity (one block per part) -----------------------------------------------------------
     # Master keys: sessions, 2FA and API-key helpers seal their secrets with `keys_provider`.
     keys_provider: KeyProvider = LocalKeyFile.open(settings.master_key_path(),
@@ -283,7 +354,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     platform = Platform(settings=settings, clock=clock, bus=bus, engine=engine,
                         refdata=refdata, db=db, trading=trading,
                         auth=auth, keys_provider=keys_provider,
-                        audit_trail=audit, kyc=kyc, fallback=fallback)
+                        audit_trail=audit, kyc=kyc, fallback=fallback,
+                        engine_thread=engine_thread, scale_out=scale_out)
     holder.append(platform)
     # -- Components (one block per component; attach order = list order) ----------------------
     if redis_lifetime is not None:
@@ -293,17 +365,47 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     if isinstance(notices, RedisRevocationNotices):
         platform.components.append(notices)  # the subscriber; stops (closes) after the guard
     platform.components.append(WsRevocationGuard())
-    platform.components.append(MarketDataFeed(MarketDataHub(MarketDataConfig(
-        book_depth=settings.book_depth))))
-    with_engine = settings.role == "platform"
-    if settings.demo and with_engine:
+    hub = MarketDataHub(MarketDataConfig(book_depth=settings.book_depth))
+    platform.components.append(MarketDataFeed(hub))
+    if scale_out is not None:
+        scale_out.relay.seed = hub.seed  # a late-started process shows whole books
+    if settings.demo and settings.role == "platform":
         platform.components.append(DemoComponent())
     platform.components.append(AlpacaTradeUpdates())
     platform.components.append(SessionUpkeep(settings.session_upkeep_interval_s))
+    # Monitor and dispatcher wherever an engine answers (decided requests execute once
+    # whichever process takes them: the request rows change by conditional updates).
     platform.components.append(FallbackWorker(settings.fallback_health_failures,
-                                              with_engine=with_engine))
+                                              with_engine=settings.role != "fallback"))
     # -- end of components ------------------------------------------------------------------------
     return platform
+
+
+def topology(settings: Settings) -> Topology:
+    """The JetStream layout of a scale-out deployment, from the settings."""
+    return Topology(url=settings.nats_url, prefix=settings.nats_prefix,
+                    replicas=settings.nats_replicas, lease_s=settings.engine_lease_s)
+
+
+def node_name(settings: Settings) -> str:
+    """This process's name in NATS connections and logs (the pod name)."""
+    return settings.node_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _scale_out_parts(settings: Settings,
+                     publish: Callable[[EventBatch], None]) -> ScaleOutParts:
+    link = NatsLink(topology(settings), f"{settings.role}-{node_name(settings)}")
+    port = NatsEnginePort(link, NatsEngineConfig(result_timeout_s=settings.result_timeout_s))
+    # The result index first: a caller waiting for its result is woken before the bus fans
+    # the batch out.
+    relay = EventRelay(link, [port.deliver, publish])
+    return ScaleOutParts(link=link, port=port, relay=relay)
+
+
+async def build_projection(settings: Settings) -> NatsProjection:
+    """Open the read models and wire the projector role (not started yet)."""
+    db = await SqlDatabase.open(settings.sql_url())
+    return NatsProjection(NatsLink(topology(settings), f"projector-{node_name(settings)}"), db)
 
 
 def _fallback_parts(settings: Settings, db: SqlDatabase, trading: TradingService,

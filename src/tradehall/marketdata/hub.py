@@ -21,7 +21,7 @@ from tradehall.kernel.ids import Symbol, TradeId
 from tradehall.marketdata.candles import INTERVALS, CandleSeries, LiveCandle
 from tradehall.marketdata.depth import Side, apply_update
 from tradehall.marketdata.ticker import WINDOW_MINUTES, TickerView, compute_ticker
-from tradehall.service.messages import BookUpdate, EventBatch
+from tradehall.service.messages import BookUpdate, EventBatch, MarketSnapshot
 from tradehall.service.ports import CandleRecord
 from tradehall.trading import events as e
 from tradehall.trading.model import Side as OrderSide
@@ -135,6 +135,18 @@ class MarketDataHub:
         trades.setdefault(ev.symbol, []).append(tick)
         for interval, series in state.candles.items():
             touched[ev.symbol, interval] = series.add(ev.price, ev.qty, ts_ns)
+
+    def seed(self, snapshot: MarketSnapshot) -> None:
+        """Take a published market snapshot as every symbol's book view (a consumer that starts
+        mid-stream; the batches after the snapshot's engine seq apply on top of it)."""
+        for book in snapshot.books:
+            state = self._state(book.symbol)
+            state.bids = {lv.price: lv for lv in book.bids}
+            state.asks = {lv.price: lv for lv in book.asks}
+            state.book_seq = book.seq
+            state.book_ts = book.ts_ns
+        self.now_ns = max(self.now_ns, snapshot.ts_ns)
+        self.last_seq = max(self.last_seq, snapshot.engine_seq)
 
     def seed_candles(self, symbol: Symbol, interval_s: int, records: list[CandleRecord]) -> None:
         """Load candle history (from the read model) older than the live candles."""

@@ -4,7 +4,9 @@ Every error leaves as `{"code": "snake_case", "message": "...", "field": "..." |
 `kernel/errors.py` names errors for the caller's reaction; this module alone turns them into
 statuses: bad input and business refusals 422 (insufficient funds 403, as Alpaca answers),
 unknown or foreign objects 404, conflicts 409, missing credentials 401, missing rights 403,
-too many attempts 429 and an unavailable engine 503, both with Retry-After. An unexpected
+too many attempts 429 and an unavailable engine 503, both with Retry-After; a command stored in
+the scale-out journal whose result did not come back in time 504 (`result_pending`: it will
+execute, so the client reads it back rather than resends blindly). An unexpected
 exception is logged and answers 500 without details; bad input never reaches that branch.
 """
 
@@ -37,14 +39,14 @@ MAX_BODY_BYTES = 64 * 1024
 RETRY_AFTER_S = 1
 
 # Codes whose status differs from their class's.
-_STATUS_BY_CODE = {"insufficient_funds": 403}
+_STATUS_BY_CODE = {"insufficient_funds": 403, "result_pending": 504}
 _STATUS_BY_CLASS: tuple[tuple[type[TradehallError], int], ...] = (
     (Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
     (TooManyRequests, 429), (TemporaryError, 503), (Rejected, 422),
 )
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
-               422: "invalid_request", 429: "rate_limited"}
+               422: "invalid_request", 429: "rate_limited", 504: "result_pending"}
 
 
 class ErrorBody(BaseModel):

@@ -1,11 +1,15 @@
-"""`tradehall serve`: run the whole platform (API, engine, projections, demo) in one process.
+"""`tradehall serve`: run the whole platform (API, engine, projections, demo) in one process,
+or one role of a scale-out deployment (`--role api|ws-gateway|engine|projector`, NATS
+JetStream between them; docs/architecture.md, "Scale-out").
 
 Builds the platform from the options (and `TRADEHALL_*` variables) and starts it before
 uvicorn opens the port, so `/healthz` answers only once the engine has recovered (and the demo
 market, when on, is set up). Then it prints the URLs and the demo credentials. Ctrl-C (SIGINT)
 or SIGTERM stops the API first, then the demo and the engine (with a snapshot), then the
 projections. Exit status 0 after a clean stop, 1 when the platform could not start (a locked or
-corrupted journal is one line on stderr).
+corrupted journal is one line on stderr). The scale-out roles read their NATS and database
+settings from `TRADEHALL_*` variables; the engine and projector roles serve only their probes
+and metrics on --host/--port.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 import uvicorn
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
     from tradehall.config import Settings
 
 _log = logging.getLogger(__name__)
+Role = Literal["platform", "fallback", "api", "ws-gateway", "engine", "projector"]
+ROLES: tuple[Role, ...] = ("platform", "fallback", "api", "ws-gateway", "engine", "projector")
 
 
 def serve(
@@ -41,14 +47,18 @@ def serve(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder of the journal, "
                                            "snapshots, read models and demo credentials "
                                            "(created if missing).")] = Path("var/platform"),
-    demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Create the demo market "
-                                       "(instruments, funded users, market makers) and keep "
-                                       "it live; --no-demo gives an empty platform.")] = True,
+    demo: Annotated[bool | None, typer.Option(
+        "--demo/--no-demo", help="Create the demo market (instruments, funded users, market "
+        "makers) and keep it live; --no-demo gives an empty platform. On by default in the "
+        "platform role, refused in the scale-out roles.")] = None,
     fsync: Annotated[bool, typer.Option(help="fsync every group commit (turn off only for "
                                         "tests and benchmarks).")] = True,
     role: Annotated[str, typer.Option(help="platform: everything; fallback: the API without "
                                       "an engine (logins, last-known state, fallback "
-                                      "requests, dealing desk) over the same database.")
+                                      "requests, dealing desk) over the same database; "
+                                      "scale-out over NATS: api, ws-gateway (stateless API "
+                                      "processes), engine (leader or standby), projector "
+                                      "(events into the read models).")
                     ] = "platform",
 ) -> None:
     """Run the platform: REST and WebSocket API, engine with journal, SQL read models, and
@@ -58,18 +68,41 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration check
-    if role not in ("platform", "fallback"):
-        typer.echo(f"error: --role must be platform or fallback, not {role!r}", err=True)
+    if role not in ROLES:
+        typer.echo(f"error: --role must be one of {', '.join(ROLES)}, not {role!r}", err=True)
+        raise typer.Exit(2)
+    if demo and role not in ("platform", "fallback"):
+        typer.echo(f"error: the demo market runs only in the platform role, not in {role}",
+                   err=True)
         raise typer.Exit(2)
     settings = Settings(host=host, port=port, data_dir=data_dir,
-                        demo=demo and role == "platform", fsync=fsync,
-                        role="fallback" if role == "fallback" else "platform")
+                        demo=role == "platform" and demo is not False, fsync=fsync,
+                        role=role)
     if settings.demo and settings.environment == "production":
         typer.echo("error: the demo market (known passwords, funded accounts) is refused in "
                    "production: pass --no-demo", err=True)
         raise typer.Exit(1)
+    if role == "engine":
+        asyncio.run(_engine(settings))
+        raise typer.Exit(0)
+    if role == "projector":
+        asyncio.run(_projector(settings))
+        raise typer.Exit(0)
     ok = asyncio.run(_serve(settings))
     raise typer.Exit(0 if ok else 1)
+
+
+async def _engine(settings: Settings) -> None:
+    # Imported here: the engine node is its own module, loaded only by this role.
+    from tradehall.entrypoints.workers.engine_node import run_engine_node
+
+    await run_engine_node(settings)
+
+
+async def _projector(settings: Settings) -> None:
+    from tradehall.entrypoints.workers.projector_node import run_projector_node
+
+    await run_projector_node(settings)
 
 
 async def _serve(settings: Settings) -> bool:
@@ -103,7 +136,10 @@ async def _serve(settings: Settings) -> bool:
             announce.cancel()
     finally:
         await platform.stop()
-        if server is not None and server.started:
+        if server is not None and server.started and settings.scale_out():
+            typer.echo(f"tradehall {settings.role} stopped (engine seq "
+                       f"{platform.engine.last_seq})")
+        elif server is not None and server.started:
             typer.echo(f"tradehall stopped: state saved in {settings.data_dir}/ "
                        f"(journal seq {platform.engine.last_seq})")
     return server.started
@@ -146,6 +182,11 @@ async def _announce(server: _Server, platform: Platform) -> None:
     host, port = sockets[0].getsockname()[:2] if sockets else (platform.settings.host, 0)
     shown = f"[{host}]" if ":" in str(host) else str(host)
     base = f"http://{shown}:{port}"
+    if platform.settings.scale_out():
+        typer.echo(f"tradehall {platform.role} is running on {base}: API {base}/v1 and "
+                   f"{base}/v2, WebSocket ws://{shown}:{port}/v1/ws, health {base}/healthz; "
+                   f"engine over NATS {platform.settings.nats_url}\nPress Ctrl-C to stop.")
+        return
     if platform.role == "fallback":
         typer.echo(f"tradehall fallback (no engine) is running on {base}: fallback requests "
                    f"{base}/v1/fallback, dealing desk {base}/v1/desk, health {base}/healthz\n"

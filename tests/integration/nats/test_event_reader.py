@@ -159,8 +159,11 @@ async def test_latest_market_and_fetch_result_read_single_messages(
         found = await fetch_result(js, topo, 14)
         missing = await fetch_result(js, topo, 21)
 
-        assert market is not None and market[0] == position and market[1].engine_seq == 20
-        assert found is not None and found.seq == 14
+        assert market is not None
+        assert market[0] == position
+        assert market[1].engine_seq == 20
+        assert found is not None
+        assert found.seq == 14
         assert missing is None
 
 
@@ -175,5 +178,7 @@ def test_seq_filter_when_a_batch_has_no_results_passes_it_unless_older() -> None
     assert filter_.accept(stale) is None
     assert filter_.accept(batch(3, 5)) is None
     trimmed = filter_.accept(batch(4, 7))
-    assert trimmed is not None and seqs([trimmed]) == [6, 7] and trimmed.first_seq == 6
+    assert trimmed is not None
+    assert seqs([trimmed]) == [6, 7]
+    assert trimmed.first_seq == 6
     assert filter_.last_seq == 7

@@ -11,8 +11,11 @@ to it. So every subscription confirmation (the first one, and each after a recon
 `resync`, a full re-read of what the listeners cache. The loop owns reconnection (the client
 does not retry on its own, which would resubscribe silently), waits with a doubling backoff
 (0.2 s to 10 s) while Redis is down, and pings every few seconds so a connection that went
-silent is noticed and replaced. A failed PUBLISH is logged, never raised: the revocation is
-in the database, and the other processes' periodic re-reads still pick it up.
+silent is noticed and replaced. A PUBLISH is always tried (short timeouts, one retry, which
+also replaces a pooled connection Redis dropped when it restarted): revocations are rare, and
+skipping Redis for a while after a failure would lose notices sent just after it came back,
+which no resync covers. A failed PUBLISH is logged, never raised: the revocation is in the
+database, and the other processes' periodic re-reads still pick it up.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 import msgspec
@@ -40,7 +42,6 @@ from tradehall.identity.revocation import (
 from tradehall.kernel.ids import random_uuid
 
 _log = logging.getLogger(__name__)
-_PAUSE_S = 1.0  # skip PUBLISH this long after one failed, so an outage costs requests nothing
 
 
 class _Wire(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,7 +72,6 @@ class RedisRevocationNotices:
         self._spread = 1.0 + int(self.origin[:4], 16) % 50 / 100
         self._ping_s = ping_s
         self._task: asyncio.Task[None] | None = None
-        self._pause_until = 0.0
         self._publish_down = False
         self._listen_down = False
         self.subscribed = asyncio.Event()
@@ -90,14 +90,11 @@ class RedisRevocationNotices:
             await self._send(notice)
 
     async def _send(self, notice: Revocation) -> None:
-        if time.monotonic() < self._pause_until:
-            return
         payload = _encode(_Wire(origin=self.origin, kind=notice.kind, subject=notice.subject,
                                 ts_ns=notice.ts_ns))
         try:
             await self._publisher.publish(self.channel, payload)
         except RedisError as exc:
-            self._pause_until = time.monotonic() + _PAUSE_S
             if not self._publish_down:
                 self._publish_down = True
                 _log.warning("revocation notices cannot be published (Redis: %s); other "

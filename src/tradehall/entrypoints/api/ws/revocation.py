@@ -121,9 +121,14 @@ class WsRevocationGuard:
         task.add_done_callback(self._tasks.discard)
 
     async def _sweeps(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
-            await asyncio.sleep(self.sweep_s)
-            await self.check()
+            # Short ticks so a changed interval takes effect without a whole period's wait.
+            await asyncio.sleep(min(self.sweep_s, 0.25))
+            if loop.time() - last >= self.sweep_s:
+                last = loop.time()
+                await self.check()
 
 
 def _authenticated_with(principal: Principal, notice: Revocation) -> bool:

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import venv
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -114,29 +115,47 @@ def test_web() -> int:
     return _step([npm, "test", "--silent"], cwd=WEB)
 
 
-def ensure_chromium() -> int:
-    """Install Debian's chromium for the browser tests when it is missing (as root).
-
-    Under CI=true a missing browser fails the run; elsewhere the browser tests skip.
-    """
-    if CHROMIUM.exists():
-        return 0
+def _apt_install(package: str, present: Callable[[], bool]) -> bool:
+    """Install a Debian package when `present()` says it is missing (as root); True if there."""
+    if present():
+        return True
     apt = shutil.which("apt-get")
     if apt is not None and os.geteuid() == 0:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
+        install = [apt, "install", "-y", "-q", "--no-install-recommends", package]
         if _step(install, env) != 0:
             _step([apt, "update", "-q"], env)
             _step(install, env)
-        if CHROMIUM.exists():
-            return 0
-    problem = (f"chromium is missing ({CHROMIUM}) and could not be installed: run "
-               "`apt-get install -y chromium` as root")
+    return present()
+
+
+def _missing(problem: str, skipped: str) -> int:
+    """Under CI=true a missing tool fails the run; elsewhere its tests skip."""
     if _in_ci():
         print(f"FAILED: {problem}", flush=True)
         return 1
-    print(f"note: {problem}; the browser tests (tests/browser) are skipped", flush=True)
+    print(f"note: {problem}; {skipped} are skipped", flush=True)
     return 0
+
+
+def ensure_chromium() -> int:
+    """Install Debian's chromium for the browser tests when it is missing."""
+    if _apt_install("chromium", CHROMIUM.exists):
+        return 0
+    return _missing(f"chromium is missing ({CHROMIUM}) and could not be installed: run "
+                    "`apt-get install -y chromium` as root", "the browser tests (tests/browser)")
+
+
+def _nats_server_present() -> bool:
+    return any(shutil.which(p) for p in ("nats-server", "/usr/sbin/nats-server"))
+
+
+def ensure_nats_server() -> int:
+    """Install Debian's nats-server for the scale-out tests (each starts a private one)."""
+    if _apt_install("nats-server", _nats_server_present):
+        return 0
+    return _missing("nats-server is missing and could not be installed: run "
+                    "`apt-get install -y nats-server` as root", "the scale-out tests")
 
 
 def run(args: list[str]) -> int:
@@ -170,7 +189,7 @@ def _compiled_env() -> dict[str, str] | None:
 
 def test(args: list[str]) -> int:
     ensure_venv("dev")
-    for prepare in (build_web, test_web, ensure_chromium):
+    for prepare in (build_web, test_web, ensure_chromium, ensure_nats_server):
         code = prepare()
         if code != 0:
             return code

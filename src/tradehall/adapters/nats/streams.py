@@ -148,18 +148,19 @@ def stream_seq(msg: Msg) -> int:
     return int(msg.metadata.sequence.stream)
 
 
-def stream_ts_ns(msg: Msg) -> int:
-    """The server's store time of a delivered message, in integer nanoseconds.
+def delivery(msg: Msg) -> tuple[int, int]:
+    """(stream sequence, store time in ns) of a message delivered by a JetStream consumer.
 
     Read off the reply subject (`$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.
-    <pending>`, or the v2 form with domain and account hash first), since the client's own
-    metadata turns it into a float and the engine's time must be exact on every node.
+    <pending>`, or the v2 form with domain and account hash first) in one split: the client's
+    own metadata turns the time into a float (the engine's time must be exact on every node)
+    and costs several times more on the engine's per-command path.
     """
     tokens = (msg.reply or "").split(".")
     if len(tokens) == 9:
-        return int(tokens[7])
+        return int(tokens[5]), int(tokens[7])
     if len(tokens) >= 11:
-        return int(tokens[9])
+        return int(tokens[7]), int(tokens[9])
     raise ValueError(f"not a JetStream delivery: {msg.reply!r}")
 
 

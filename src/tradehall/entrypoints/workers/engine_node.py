@@ -54,12 +54,12 @@ from tradehall.adapters.nats.streams import (
     connect,
     decode_batch,
     decode_market,
+    delivery,
     encode_batch,
     encode_market,
     encode_status,
     ensure_streams,
     stream_seq,
-    stream_ts_ns,
 )
 from tradehall.config import Settings
 from tradehall.engine.codec import decode_command
@@ -225,13 +225,12 @@ class EngineNode:
         n = 0
         while queued and n < self.config.apply_chunk:
             msg = queued.popleft()
-            seq = stream_seq(msg)
+            seq, ts = delivery(msg)
             if seq <= self.seq:  # redelivered after a consumer reset
                 continue
             if seq != self.seq + 1:
                 self._failure = SteppedDown(f"command stream gap: {self.seq} then {seq}")
                 return
-            ts = stream_ts_ns(msg)
             try:
                 command = decode_command(msg.data)
             except (msgspec.DecodeError, msgspec.ValidationError):

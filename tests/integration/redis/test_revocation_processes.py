@@ -9,7 +9,6 @@ fall back to the periodic re-read and the WebSocket sweep; back, notices flow ag
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,13 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import ClientConnection
 
+from tests.kit import ws_auth as kit
 from tests.kit.private_redis import PrivateRedis
 from tests.kit.private_redis import private_redis as private_redis
 from tests.kit.server import RunningServer, TestUser, free_port, running_platform
 from tests.kit.services import REDIS_HOST, REDIS_PORT, Service
+from tests.kit.ws_auth import close_code
 from tradehall.adapters.redis.revocation import RedisRevocationNotices
 from tradehall.entrypoints.api.ws.connection import CLOSE_REVOKED
 from tradehall.entrypoints.api.ws.revocation import revocation_guard
@@ -73,39 +73,12 @@ async def login(process: Process, user: TestUser) -> dict[str, str]:
 
 
 async def ws_authenticated(process: Process, auth: dict[str, str]) -> ClientConnection:
-    """A `/v1/ws` client authenticated with a token or a key pair."""
-    ws = await connect(f"{process.server.ws_url}/v1/ws")
-    await ws.send(json.dumps({"type": "auth", **auth}))
-    async with asyncio.timeout(5):
-        while json.loads(await ws.recv())["type"] != "authenticated":
-            pass
-    return ws
+    return await kit.ws_authenticated(process.server.ws_url, auth)
 
 
 async def stream_authenticated(process: Process, user: TestUser) -> ClientConnection:
-    """An Alpaca `/stream` client authenticated with the user's key pair and listening."""
-    ws = await connect(f"{process.server.ws_url}/stream")
-    await ws.send(json.dumps({"action": "authenticate", "data": {
-        "key_id": user.key.key_id, "secret_key": user.key.secret}}))
-    async with asyncio.timeout(5):
-        assert json.loads(await ws.recv())["data"]["status"] == "authorized"
-        await ws.send(json.dumps({"action": "listen",
-                                  "data": {"streams": ["trade_updates"]}}))
-        await ws.recv()
-    return ws
-
-
-async def close_code(ws: ClientConnection, within_s: float) -> int | None:
-    """Read until the server closes the connection; its close code (None: it stayed open)."""
-    try:
-        async with asyncio.timeout(within_s):
-            while True:
-                await ws.recv()
-    except ConnectionClosed as closed:
-        return None if closed.rcvd is None else closed.rcvd.code
-    except TimeoutError:
-        await ws.close()
-        return None
+    return await kit.stream_authenticated(process.server.ws_url, user.key.key_id,
+                                          user.key.secret)
 
 
 async def lost_subscription(notices: RedisRevocationNotices) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -117,7 +117,14 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
 
 
+_MIGRATION_LOCK = 0x7468_6D69  # "thmi": the advisory lock key of the migrations
+
+
 async def migrate(writer: AsyncEngine) -> None:
     """Run every migration up to head, in one transaction."""
     async with writer.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Scale-out processes may start on a fresh database at once: one migrates, the
+            # others wait for its commit and then find the schema at head.
+            await conn.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
         await conn.run_sync(_upgrade)

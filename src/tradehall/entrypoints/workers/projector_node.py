@@ -2,9 +2,10 @@
 
 Projects the events stream into the SQL read models (`NatsProjection`) until SIGTERM or
 SIGINT, then commits what it read and exits. It serves the probes and metrics of a Kubernetes
-pod on `--host`/`--port`: `/healthz` (200 while the process runs its loop), `/readyz` (200
-while it reads the stream and its last write succeeded) and `/metrics` (Prometheus: projected
-seq, the events stream's newest seq, the lag between them, restarts). Run one per database.
+pod on `--host`/`--port`, named as the API's: `/healthz` and `/readyz` (200 while it reads the
+stream and its last write succeeded, 503 otherwise), `/livez` (200 while the process serves)
+and `/metrics` (Prometheus: projected seq, the events stream's newest seq, the lag between
+them, restarts). Run one per database.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ class ProjectorProbes:
         self._restarts = Counter("tradehall_projector_restarts",
                                  "Projector restarts after a failed write", registry=self.registry)
         self._restarts_seen = 0
-        self.app = Starlette(routes=[Route("/healthz", self.healthz),
-                                     Route("/livez", self.healthz),
+        self.app = Starlette(routes=[Route("/healthz", self.readyz),
+                                     Route("/livez", self.livez),
                                      Route("/readyz", self.readyz),
                                      Route("/metrics", self.metrics)])
 
@@ -56,7 +57,7 @@ class ProjectorProbes:
                 "stream_seq": p.head_seq, "lag": p.lag, "connected": p.link.connected,
                 "failures": p.failures}
 
-    async def healthz(self, request: Request) -> Response:
+    async def livez(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", **self._body()})
 
     async def readyz(self, request: Request) -> Response:

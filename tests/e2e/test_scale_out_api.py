@@ -7,6 +7,7 @@ itself once NATS is back; a gateway started late shows the whole books at once."
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
 
 from tests.kit import nats as nats_kit
 from tests.kit import services
@@ -153,12 +155,19 @@ async def test_scale_out_api_when_nats_stops_answers_503_and_recovers_by_itself(
                 again = await place(client, alice, client_order_id="a-2")
                 book = (await client.get("/v1/markets/BTC-USD/book")).json()
 
-            # Act 4: a gateway that starts now shows the books at once
+            # Act 4: a gateway that starts now shows the books at once, then follows them
             async with api(tmp_path / "api", "ws-gateway", nats_server.url, postgres_database,
                            market=False) as gateway, httpx.AsyncClient(
                                base_url=gateway.base_url) as late:
                 late_book = (await late.get("/v1/markets/BTC-USD/book")).json()
                 late_health = (await late.get("/healthz")).json()
+                async with connect(f"{gateway.ws_url}/v1/ws") as ws, httpx.AsyncClient(
+                        base_url=server.base_url, timeout=30) as client:
+                    await ws.send(json.dumps({"type": "subscribe", "id": 1,
+                                              "channels": ["book.BTC-USD"]}))
+                    snapshot = await _recv_type(ws, "book_snapshot")
+                    await place(client, alice, price="99.00", client_order_id="a-3")
+                    delta = await _recv_type(ws, "book_delta")
         assert engine.stop() == 0
         assert projector.stop() == 0
 
@@ -177,6 +186,18 @@ async def test_scale_out_api_when_nats_stops_answers_503_and_recovers_by_itself(
     assert (late_book["bids"], late_book["asks"]) == (book["bids"], book["asks"])
     assert late_health["role"] == "ws-gateway"
     assert late_health["status"] == "ok"
+    assert (snapshot["bids"], snapshot["asks"]) == (book["bids"], book["asks"])
+    assert delta["prev_seq"] == snapshot["seq"]
+    assert delta["bids"] == [["99.00", "0.5000", 1]]
+
+
+async def _recv_type(ws: ClientConnection, kind: str, wait_s: float = 10.0) -> dict[str, Any]:
+    """The next WebSocket message of a type (heartbeats and others skipped)."""
+    async with asyncio.timeout(wait_s):
+        while True:
+            message: dict[str, Any] = json.loads(await ws.recv())
+            if message["type"] == kind:
+                return message
 
 
 async def _role_is(process: RoleProcess, role: str) -> bool:

@@ -395,7 +395,9 @@ def node_name(settings: Settings) -> str:
 def _scale_out_parts(settings: Settings,
                      publish: Callable[[EventBatch], None]) -> ScaleOutParts:
     link = NatsLink(topology(settings), f"{settings.role}-{node_name(settings)}")
-    port = NatsEnginePort(link, NatsEngineConfig(result_timeout_s=settings.result_timeout_s))
+    port = NatsEnginePort(link, NatsEngineConfig(
+        result_timeout_s=settings.result_timeout_s,
+        failover_grace_s=3 * settings.engine_lease_s))
     # The result index first: a caller waiting for its result is woken before the bus fans
     # the batch out.
     relay = EventRelay(link, [port.deliver, publish])

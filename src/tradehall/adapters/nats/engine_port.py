@@ -57,6 +57,10 @@ class NatsEngineConfig:
     publish_timeout_s: float = 2.0  # one PubAck
     publish_attempts: int = 3  # publishes of one command (same message id) before giving up
     results_kept: int = 10_000  # recent results held for callers whose PubAck is late
+    failover_grace_s: float = 9.0
+    """How long after the lease was last seen commands are still stored: an engine failover
+    (the lease expires, the standby takes it) must look like a slow answer, not an outage.
+    Longer without a leader, the engine is taken as down and commands are refused."""
 
 
 def unavailable(message: str = "the engine is not available") -> TemporaryError:
@@ -128,6 +132,7 @@ class NatsEnginePort:
         self.results = ResultIndex(self.config.results_kept)
         self.last_seq = 0  # the newest engine seq this process saw (stored or delivered)
         self.leader: str | None = None  # the leading engine node, as the lease last said
+        self._leader_seen = -1e9  # loop time the lease was last read with a holder
         self._id_prefix = f"{link.name}-{secrets.token_hex(6)}-"
         self._next_id = 0
         self._lease_task: asyncio.Task[None] | None = None
@@ -151,8 +156,14 @@ class NatsEnginePort:
         self.leader = None
 
     def is_ready(self) -> bool:
-        """Connected to NATS and an engine holds the lease (cached; no I/O)."""
-        return self.leader is not None and self.link.connected
+        """Connected to NATS, and an engine holds the lease or held it within the failover
+        grace (cached; no I/O)."""
+        if not self.link.connected:
+            return False
+        if self.leader is not None:
+            return True
+        loop = asyncio.get_running_loop()
+        return loop.time() - self._leader_seen < self.config.failover_grace_s
 
     def deliver(self, batch: EventBatch) -> None:
         """Take in a batch of the events stream (called by the process's event reader)."""
@@ -273,3 +284,4 @@ class NatsEnginePort:
             return
         value = entry.value or b""
         self.leader = value.decode(errors="replace") or "?"
+        self._leader_seen = asyncio.get_running_loop().time()

@@ -219,9 +219,10 @@ async def test_leader_killed_mid_stream_loses_nothing_and_repeats_nothing(
             process.close()
 
     # Assert: every acknowledged order exactly once, none twice
-    acknowledged = {coid for coid, status in outcomes.items() if status == 201}
-    assert set(outcomes.values()) <= {201, 503, 504}, Counter(outcomes.values())
-    assert len(acknowledged) >= len(outcomes) * 0.9, Counter(outcomes.values())
+    # (504 result_pending is an acknowledgement too: stored, its result late; a failover
+    # within the API's grace is a slow answer, never a refusal.)
+    acknowledged = {coid for coid, status in outcomes.items() if status in (201, 504)}
+    assert set(outcomes.values()) <= {201, 504}, Counter(outcomes.values())
     in_state = Counter(o["client_order_id"] for os_ in orders.values() for o in os_)
     assert all(count == 1 for count in in_state.values()), in_state.most_common(3)
     assert acknowledged <= set(in_state)

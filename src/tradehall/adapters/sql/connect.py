@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 WRITE_OPTION = "tradehall_write"
@@ -117,14 +117,19 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
 
 
-_MIGRATION_LOCK = 0x7468_6D69  # "thmi": the advisory lock key of the migrations
+_SETUP_LOCK = 0x7468_6D69  # "thmi": the advisory lock key of the schema set-up
+
+
+async def lock_setup(conn: AsyncConnection) -> None:
+    """Serialize the schema set-up (migrations, first rows) on PostgreSQL until the
+    transaction ends: scale-out processes may start on a fresh database at once; one sets it
+    up, the others wait for its commit and then find it done. SQLite has one writer anyway."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text(f"SELECT pg_advisory_xact_lock({_SETUP_LOCK})"))
 
 
 async def migrate(writer: AsyncEngine) -> None:
     """Run every migration up to head, in one transaction."""
     async with writer.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Scale-out processes may start on a fresh database at once: one migrates, the
-            # others wait for its commit and then find the schema at head.
-            await conn.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
+        await lock_setup(conn)
         await conn.run_sync(_upgrade)

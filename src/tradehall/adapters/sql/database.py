@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tradehall.adapters.inproc.bus import ThreadedSubscription
 from tradehall.adapters.sql import schema as schema
 from tradehall.adapters.sql import tables as t
-from tradehall.adapters.sql.connect import create_engines, migrate
+from tradehall.adapters.sql.connect import create_engines, lock_setup, migrate
 from tradehall.adapters.sql.identity import SqlIdentityStore
 from tradehall.adapters.sql.progress import Progress
 from tradehall.adapters.sql.projection import ProjectionCache
@@ -48,6 +48,7 @@ class SqlDatabase:
             await migrate(writer)
             state = t.projection_state
             async with writer.begin() as conn:
+                await lock_setup(conn)  # another process may create the row at the same time
                 seq = (await conn.execute(select(state.c.seq).where(state.c.name == PROJECTION))
                        ).scalar_one_or_none()
                 if seq is None:

@@ -244,8 +244,8 @@ class NatsEnginePort:
             if ack.seq > self.last_seq:
                 self.last_seq = ack.seq
             return int(ack.seq)
-        _log.warning("command %s not confirmed stored: %s", msg_id,
-                     failure or "NATS is disconnected")
+        if failure is not None:  # (disconnected: refused at once, nothing to report per call)
+            _log.warning("command %s not confirmed stored: %s", msg_id, failure)
         raise unavailable("the engine is not available (the command journal does not "
                           "answer)")
 

@@ -6,8 +6,11 @@ statuses: bad input and business refusals 422 (insufficient funds 403, as Alpaca
 unknown or foreign objects 404, conflicts 409, missing credentials 401, missing rights 403,
 too many attempts 429 and an unavailable engine 503, both with Retry-After; a command stored in
 the scale-out journal whose result did not come back in time 504 (`result_pending`: it will
-execute, so the client reads it back rather than resends blindly). An unexpected
-exception is logged and answers 500 without details; bad input never reaches that branch.
+execute, so the client reads it back rather than resends blindly). A database that does not
+answer (refused or dropped connections, a timed-out pool, SQLite's lock) is 503
+`database_unavailable` with Retry-After, not a 500: the request may be retried as it is. An
+unexpected exception is logged and answers 500 without details; bad input never reaches that
+branch.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -131,10 +135,31 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail),
                               headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        _log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "internal error")
+    for unavailable in (sa_exc.DBAPIError, sa_exc.TimeoutError, ConnectionError, TimeoutError):
+        app.add_exception_handler(unavailable, _unavailable)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if not database_down(exc):
+        return await _unexpected(request, exc)
+    _log.warning("database unavailable: %s", exc.__class__.__name__)
+    return error_response(503, "database_unavailable", "the database does not answer; retry "
+                          "shortly", headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    _log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "internal error")
+
+
+def database_down(exc: BaseException) -> bool:
+    """Whether an error says the database is out of reach (as opposed to a bug)."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    # asyncpg raises the socket's own errors when it cannot connect at all.
+    return isinstance(exc, ConnectionError | TimeoutError | sa_exc.TimeoutError)
 
 
 class BodyLimit:

@@ -183,14 +183,17 @@ async def test_execute_when_the_result_does_not_come_raises_result_pending(
 
 async def test_is_ready_when_the_lease_ends_or_nats_stops_turns_false(
         nats_server: NatsServer) -> None:
-    async with api(nats_server) as side:
+    async with api(nats_server, NatsEngineConfig(failover_grace_s=3.0)) as side:
         kv = await side.link.js.key_value(side.link.topology.lease_bucket)
         await kv.put(LEADER_KEY, b"e9")
         await eventually(side.port.is_ready, what="the lease")
         assert side.port.leader == "e9"
 
+        # The lease ends: ready through the failover grace (a standby would take over), then not
         await kv.delete(LEADER_KEY)
-        await eventually(lambda: not side.port.is_ready(), what="the lease's end")
+        await eventually(lambda: side.port.leader is None, what="the lease's end")
+        assert side.port.is_ready()
+        await eventually(lambda: not side.port.is_ready(), what="the grace's end")
 
         await kv.put(LEADER_KEY, b"e9")
         await eventually(side.port.is_ready, what="the lease again")

@@ -86,7 +86,11 @@ class Cluster:
     async def crash(self, node_id: str) -> None:
         """End a node without its clean hand-over: its lease stays until it expires."""
         task = self.tasks.pop(node_id)
-        task.cancel()
+        # Python 3.11's wait_for may swallow a cancel that races with its result (a PubAck
+        # arriving just then): cancel until the task really ended.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=0.2)
         with contextlib.suppress(asyncio.CancelledError, SteppedDown):
             await task
 

@@ -1,10 +1,10 @@
 """Benchmark of the order round trip through the native REST API on loopback.
 
 The server (the whole embedded platform: engine thread with its fsynced journal, SQL
-projections, uvicorn) runs in its own process, pinned to one core; the load generator runs
-here, pinned to the other, when there are two. The load generator is raw asyncio HTTP/1.1 on
-keep-alive connections (one per in-flight request), so the client's cost per request stays far
-below the server's; latency is measured from just before the request is written to the end of
+projections, uvicorn) runs in its own process, pinned to one core; the load generator
+(`rest_client.py`: raw asyncio HTTP/1.1 on keep-alive connections, one per in-flight request,
+so the client's cost per request stays far below the server's) runs here, pinned to the other,
+when there are two. Latency is measured from just before the request is written to the end of
 the response body.
 
 Each worker repeats a pair: a resting limit sell (acknowledged, no fill) then an IOC limit buy
@@ -15,8 +15,18 @@ parts:
 - open loop at rising rates (latency counted from each request's scheduled time, so a stall
   is not hidden): the highest rate whose p99 stays under 10 ms.
 
+`--topology scaleout` measures the same through the scale-out topology instead
+(`scaleout_topology.py`: a private nats-server with JetStream, an engine node, optionally a hot
+standby with `--standby`, a projector and one API process, each `tradehall serve --role ...`, on
+a fresh PostgreSQL database that is dropped after); `--topology both` runs the embedded platform,
+then the scale-out topology, and prints a side-by-side summary. Nothing is pinned in scale-out:
+four or five processes, PostgreSQL and the load generator share the machine's cores. Its CPU
+table gives each process's CPU per request (PostgreSQL: the backends of the run's database), and
+a last part (`scaleout_trace.py`) sends orders one at a time and splits their round trip at
+JetStream's store times of the command and of its event batch.
+
 Bounded in time and count; talks only to 127.0.0.1; its data directory is temporary and
-removed. `--profile FILE` writes a cProfile of the server's event-loop thread.
+removed. `--profile FILE` writes a cProfile of the embedded server's event-loop thread.
 """
 
 from __future__ import annotations
@@ -31,14 +41,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from measure import percentile, print_preamble, print_table
+from rest_client import HOST, closed_loop, open_loop
+from scaleout_topology import PREFIX, scale_out
+from scaleout_trace import trace
 
-HOST = "127.0.0.1"
+if TYPE_CHECKING:
+    from tradehall.bootstrap import Platform
+
 ASSETS = {"USD": 2, "BTC": 8}
 P99_GOAL_MS = 10.0
 
@@ -53,24 +69,14 @@ def pin(core: int) -> None:
         os.sched_setaffinity(0, {cores[core % len(cores)]})
 
 
-async def serve(data_dir: Path, port: int, users: int, ready_file: Path,
-                profile: Path | None) -> None:
-    """Run a platform with the benchmark's market and users until SIGTERM."""
-    import signal
+async def add_market(platform: Platform, users: int) -> list[list[str]]:
+    """Add the benchmark's assets, BTC-USD and funded users with API keys; return the keys."""
     from decimal import Decimal
 
-    import uvicorn
-
-    from tradehall.bootstrap import build
-    from tradehall.config import Settings
-    from tradehall.entrypoints.api.app import create_app
     from tradehall.kernel.ids import AssetCode, Symbol
     from tradehall.trading import commands as c
     from tradehall.trading.model import InstrumentSpec
 
-    settings = Settings(data_dir=data_dir, demo=False, fsync=True, host=HOST, port=port)
-    platform = await build(settings)
-    await platform.start()
     setup: list[c.EngineCommand] = [c.AddAsset(asset=AssetCode(a), scale=s)
                                     for a, s in ASSETS.items()]
     setup.append(c.AddInstrument(spec=InstrumentSpec(
@@ -84,7 +90,26 @@ async def serve(data_dir: Path, port: int, users: int, ready_file: Path,
         await platform.trading.deposit(user.account, "USD", "100000000")
         await platform.trading.deposit(user.account, "BTC", "100000")
         credentials.append([key.key_id, key.secret])
-    await platform.read_model.wait_for(platform.bus.last_seq, timeout_s=30)
+    if not await platform.read_model.wait_for(platform.engine.last_seq, timeout_s=30):
+        raise RuntimeError("the read models did not catch up with the set-up")
+    return credentials
+
+
+async def serve(data_dir: Path, port: int, users: int, ready_file: Path,
+                profile: Path | None) -> None:
+    """Run a platform with the benchmark's market and users until SIGTERM."""
+    import signal
+
+    import uvicorn
+
+    from tradehall.bootstrap import build
+    from tradehall.config import Settings
+    from tradehall.entrypoints.api.app import create_app
+
+    settings = Settings(data_dir=data_dir, demo=False, fsync=True, host=HOST, port=port)
+    platform = await build(settings)
+    await platform.start()
+    credentials = await add_market(platform, users)
     app = create_app(platform)
     server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning",
                                            access_log=False, lifespan="off"))
@@ -106,163 +131,19 @@ async def serve(data_dir: Path, port: int, users: int, ready_file: Path,
     await platform.stop()
 
 
-# -- Raw HTTP client ----------------------------------------------------------------------------
+async def provision(data_dir: Path, users: int, ready_file: Path) -> None:
+    """Set up the market and users of a scale-out deployment through an in-process platform
+    of role api (NATS and the database from the TRADEHALL_* variables), then stop it."""
+    from tradehall.bootstrap import build
+    from tradehall.config import Settings
 
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection that sends a request and reads one response."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection(HOST, port)
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(reader, writer)
-
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        body = await self.reader.readexactly(length)
-        return status, body
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-def order_request(port: int, key: Sequence[str], body: dict[str, Any]) -> bytes:
-    payload = json.dumps(body, separators=(",", ":")).encode()
-    return (f"POST /v1/orders HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-            f"APCA-API-KEY-ID: {key[0]}\r\nAPCA-API-SECRET-KEY: {key[1]}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
-            ).encode() + payload
-
-
-@dataclass
-class Samples:
-    rest: list[int] = field(default_factory=list)
-    cross: list[int] = field(default_factory=list)
-    fills: int = 0
-    errors: int = 0
-
-    def add(self, kind: str, ns: int, status: int, body: bytes) -> None:
-        if status != 201:
-            self.errors += 1
-            if self.errors <= 3:
-                print("unexpected answer:", status, body[:200].decode(errors="replace"))
-            return
-        if kind == "rest":
-            self.rest.append(ns)
-        else:
-            self.cross.append(ns)
-            self.fills += body.count(b'"trade_id"')
-
-
-class Pair:
-    """The requests of one worker: a resting sell by one account, a crossing buy by another."""
-
-    def __init__(self, port: int, keys: Sequence[Sequence[str]], worker: int) -> None:
-        self.port = port
-        maker = keys[(2 * worker) % len(keys)]
-        taker = keys[(2 * worker + 1) % len(keys)]
-        cents = 10_000 + worker % 50
-        price = f"{cents // 100}.{cents % 100:02d}"
-        self.sell = order_request(port, maker, {"symbol": "BTC-USD", "side": "sell",
-                                                "qty": "0.0100", "price": price})
-        self.buy = order_request(port, taker, {"symbol": "BTC-USD", "side": "buy",
-                                               "qty": "0.0100", "price": price,
-                                               "time_in_force": "ioc"})
-        self.next_is_sell = True
-
-    def take(self) -> tuple[str, bytes]:
-        kind, raw = ("rest", self.sell) if self.next_is_sell else ("cross", self.buy)
-        self.next_is_sell = not self.next_is_sell
-        return kind, raw
-
-
-async def open_warm(port: int, count: int) -> list[Connection]:
-    """Open connections and send one untimed request on each (the server's first is slower)."""
-    conns = [await Connection.open(port) for _ in range(count)]
-    probe = f"GET /v1/instruments HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
-    await asyncio.gather(*(conn.request(probe) for conn in conns))
-    return conns
-
-
-# -- Closed loop --------------------------------------------------------------------------------
-
-
-async def closed_loop(port: int, keys: Sequence[Sequence[str]], in_flight: int,
-                      seconds: float, max_requests: int) -> tuple[Samples, float]:
-    """Keep `in_flight` requests outstanding; return samples and the elapsed seconds."""
-    samples = Samples()
-    conns = await open_warm(port, in_flight)
-    budget = max_requests
-    deadline = time.perf_counter() + seconds
-
-    async def worker(i: int) -> None:
-        nonlocal budget
-        pair = Pair(port, keys, i)
-        conn = conns[i]
-        while budget > 0 and time.perf_counter() < deadline:
-            budget -= 1
-            kind, raw = pair.take()
-            start = time.perf_counter_ns()
-            status, body = await conn.request(raw)
-            samples.add(kind, time.perf_counter_ns() - start, status, body)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(i) for i in range(in_flight)))
-    elapsed = time.perf_counter() - start
-    for conn in conns:
-        conn.close()
-    return samples, elapsed
-
-
-# -- Open loop ----------------------------------------------------------------------------------
-
-
-async def open_loop(port: int, keys: Sequence[Sequence[str]], rate: float, seconds: float,
-                    max_connections: int) -> tuple[Samples, int]:
-    """Send at a fixed rate; latency from each request's scheduled time. Returns late count."""
-    samples = Samples()
-    idle = await open_warm(port, 64)
-    total = int(rate * seconds)
-    pairs = [Pair(port, keys, i) for i in range(64)]
-    dropped = 0
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def one(kind: str, raw: bytes, scheduled_ns: int) -> None:
-        conn = idle.pop() if idle else await Connection.open(port)
-        status, body = await conn.request(raw)
-        samples.add(kind, time.perf_counter_ns() - scheduled_ns, status, body)
-        idle.append(conn)
-
-    start_ns = time.perf_counter_ns()
-    interval_ns = int(1e9 / rate)
-    for i in range(total):
-        scheduled = start_ns + i * interval_ns
-        delay = (scheduled - time.perf_counter_ns()) / 1e9
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if len(tasks) >= max_connections:
-            dropped += 1  # the server is this far behind: count it, keep the schedule
-            continue
-        kind, raw = pairs[i % len(pairs)].take()
-        task = asyncio.create_task(one(kind, raw, scheduled))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-    await asyncio.gather(*tasks)
-    for conn in idle:
-        conn.close()
-    return samples, dropped
+    platform = await build(Settings(data_dir=data_dir, demo=False, role="api", host=HOST))
+    await platform.start()
+    try:
+        credentials = await add_market(platform, users)
+    finally:
+        await platform.stop()
+    await asyncio.to_thread(ready_file.write_text, json.dumps(credentials))
 
 
 # -- Server CPU -------------------------------------------------------------------------------
@@ -288,21 +169,61 @@ def thread_cpu(pid: int) -> dict[str, float]:
     return out
 
 
+@dataclass
+class CpuProbe:
+    """The CPU counters of the measured side: `read()` gives CPU seconds so far per part (in
+    the order of `parts`, the table's column names after the total)."""
+
+    caption: str
+    parts: list[str]
+    read: Callable[[], dict[str, float]]
+
+
 def cpu_per_request(before: dict[str, float], after: dict[str, float],
-                    requests: int) -> list[str]:
-    """Server CPU microseconds per request: total, main thread, other threads."""
+                    requests: int) -> list[float]:
+    """CPU microseconds per request: the total, then each part."""
     n = max(1, requests)
-    parts = [(after[k] - before[k]) * 1e6 / n for k in ("loop", "other")]
-    return [f"{sum(parts):,.0f}", *(f"{p:,.0f}" for p in parts)]
+    parts = [(after[k] - before[k]) * 1e6 / n for k in after]
+    return [sum(parts), *parts]
 
 
-async def settle(pid: int, timeout_s: float = 60.0) -> float:
+def machine_busy_s() -> float:
+    """CPU seconds the machine's processes have used so far, all cores (/proc/stat: user,
+    nice, system; interrupt time, which no process is charged for, left out)."""
+    user, nice, system = (int(f) for f in Path("/proc/stat").read_text().split()[1:4])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+
+
+class OthersMeter:
+    """How busy the rest of the machine was: its busy time minus the measured processes' and
+    this load generator's, in cores on average since `mark()` (other sessions' work)."""
+
+    def __init__(self, probe: CpuProbe) -> None:
+        self.probe = probe
+        self.marked = self._now()
+
+    def _now(self) -> tuple[float, float, float]:
+        own = os.times()
+        ours = sum(self.probe.read().values()) + own.user + own.system
+        return machine_busy_s(), ours, time.perf_counter()
+
+    def mark(self) -> None:
+        self.marked = self._now()
+
+    def cores(self) -> float:
+        busy, ours, at = self._now()
+        before_busy, before_ours, before_at = self.marked
+        return max(0.0, (busy - before_busy) - (ours - before_ours)) / max(1e-9,
+                                                                             at - before_at)
+
+
+async def settle(probe: CpuProbe, timeout_s: float = 60.0) -> float:
     """Wait until the server is idle (projections caught up); return the seconds waited."""
     start = time.perf_counter()
-    last = sum(thread_cpu(pid).values())
+    last = sum(probe.read().values())
     while time.perf_counter() - start < timeout_s:
         await asyncio.sleep(0.25)
-        now = sum(thread_cpu(pid).values())
+        now = sum(probe.read().values())
         if now - last < 0.025:  # under 10% of one core
             break
         last = now
@@ -310,6 +231,23 @@ async def settle(pid: int, timeout_s: float = 60.0) -> float:
 
 
 # -- Driver -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Level:
+    """One closed-loop level's figures, for the side-by-side summary (latencies in ns)."""
+
+    in_flight: int
+    rate: float
+    rest: tuple[int, int]
+    fill: tuple[int, int]
+    cpu_us: float  # CPU per request, every measured process
+
+
+@dataclass
+class Outcome:
+    levels: list[Level] = field(default_factory=list)
+    sustained: float = 0.0
 
 
 def ms(ns: int) -> str:
@@ -324,7 +262,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server_process(args: argparse.Namespace, data_dir: Path) -> Any:
+def server_process(args: argparse.Namespace,
+                   data_dir: Path) -> Iterator[tuple[int, list[list[str]], int]]:
     port = free_port()
     ready = data_dir / "ready.json"
     command = [sys.executable, __file__, "--serve", "--port", str(port), "--data-dir",
@@ -351,32 +290,46 @@ def server_process(args: argparse.Namespace, data_dir: Path) -> Any:
             proc.wait()
 
 
-async def drive(args: argparse.Namespace, port: int, keys: list[list[str]], pid: int) -> None:
-    await closed_loop(port, keys, 4, 2.0, 1_000)  # warm-up
+async def run_closed(args: argparse.Namespace, port: int, keys: list[list[str]],
+                     probe: CpuProbe, outcome: Outcome) -> None:
     rows = []
     cpu_rows = []
+    others = OthersMeter(probe)
     for in_flight in args.in_flight:
-        await settle(pid)
-        before = thread_cpu(pid)
+        await settle(probe)
+        before = probe.read()
+        others.mark()
         samples, elapsed = await closed_loop(port, keys, in_flight, args.seconds, args.requests)
-        cpu_rows.append([str(in_flight), *cpu_per_request(
-            before, thread_cpu(pid), len(samples.rest) + len(samples.cross))])
+        cpu = cpu_per_request(before, probe.read(), len(samples.rest) + len(samples.cross))
+        cpu_rows.append([str(in_flight), *(f"{us:,.0f}" for us in cpu),
+                         f"{others.cores():.2f}"])
         rest, cross = sorted(samples.rest), sorted(samples.cross)
         both = sorted(rest + cross)
-        rows.append([str(in_flight), f"{len(both) / elapsed:,.0f}", ms(percentile(rest, 0.5)),
-                     ms(percentile(rest, 0.99)), ms(percentile(cross, 0.5)),
-                     ms(percentile(cross, 0.99)), ms(percentile(both, 0.99)),
+        level = Level(in_flight, len(both) / elapsed,
+                      (percentile(rest, 0.5), percentile(rest, 0.99)),
+                      (percentile(cross, 0.5), percentile(cross, 0.99)), cpu[0])
+        outcome.levels.append(level)
+        rows.append([str(in_flight), f"{level.rate:,.0f}", ms(level.rest[0]), ms(level.rest[1]),
+                     ms(level.fill[0]), ms(level.fill[1]), ms(percentile(both, 0.99)),
                      f"{samples.fills / max(1, len(cross)):.2f}", str(samples.errors)])
     print("closed loop (requests in flight, 1 sell resting + 1 IOC buy filling per pair):")
     print_table(["in flight", "orders/s", "rest p50", "rest p99", "fill p50", "fill p99",
                  "all p99 ms", "fills/IOC", "errors"], rows)
-    print("server CPU per request, microseconds (main thread = event loop; other threads = "
-          "engine, SQLite driver, thread pool):")
-    print_table(["in flight", "total", "main", "other"], cpu_rows)
+    print(probe.caption)
+    print_table(["in flight", "total", *probe.parts, "others (cores)"], cpu_rows)
+    print("(others: CPU the rest of the machine used meanwhile: other sessions' work, "
+          "PostgreSQL's background processes)")
+
+
+async def drive(args: argparse.Namespace, port: int, keys: list[list[str]],
+                probe: CpuProbe) -> Outcome:
+    outcome = Outcome()
+    others = OthersMeter(probe)
+    await closed_loop(port, keys, 4, 2.0, 1_000)  # warm-up
+    await run_closed(args, port, keys, probe, outcome)
     rows = []
-    best = 0.0
     for rate in args.rates:
-        await settle(pid)
+        await settle(probe)
         samples, dropped = await open_loop(port, keys, rate, args.rate_seconds, 256)
         both = sorted(samples.rest + samples.cross)
         p99 = percentile(both, 0.99) / 1e6
@@ -384,17 +337,106 @@ async def drive(args: argparse.Namespace, port: int, keys: list[list[str]], pid:
         rows.append([f"{rate:,.0f}", str(len(both)), ms(percentile(both, 0.5)), f"{p99:.2f}",
                      str(dropped), str(samples.errors), "yes" if ok else "no"])
         if ok:
-            best = rate
+            outcome.sustained = rate
         else:
             break
     print("open loop (latency from the scheduled send time):")
     print_table(["offered/s", "answered", "p50 ms", "p99 ms", "dropped", "errors",
                  f"p99 < {P99_GOAL_MS:g} ms"], rows)
-    print(f"sustained orders/s with p99 < {P99_GOAL_MS:g} ms: {best:,.0f}")
+    print(f"sustained orders/s with p99 < {P99_GOAL_MS:g} ms: {outcome.sustained:,.0f}")
+    print(f"machine: the rest of it used {others.cores():.2f} cores on average during this "
+          "part; load average at its end "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    return outcome
+
+
+# -- Topologies -----------------------------------------------------------------------------------
+
+
+def run_embedded(args: argparse.Namespace) -> Outcome:
+    if not args.no_pin:
+        pin(1)
+    with tempfile.TemporaryDirectory(prefix="rest-bench-") as tmp, \
+            server_process(args, Path(tmp)) as (port, keys, pid):
+        probe = CpuProbe("server CPU per request, microseconds (main thread = event loop; "
+                         "other threads = engine, SQLite driver, thread pool):",
+                         ["main", "other"], lambda: thread_cpu(pid))
+        return asyncio.run(drive(args, port, keys, probe))
+
+
+def provision_process(args: argparse.Namespace, folder: Path,
+                      env: dict[str, str]) -> list[list[str]]:
+    """Run `--provision` in a child process with the deployment's environment."""
+    ready = folder / "credentials.json"
+    subprocess.run([sys.executable, __file__, "--provision", "--data-dir",
+                    str(folder / "provision"), "--users", str(args.users), "--ready-file",
+                    str(ready)], env=env, check=True, timeout=300)
+    credentials: list[list[str]] = json.loads(ready.read_text())
+    return credentials
+
+
+def run_scaleout(args: argparse.Namespace) -> Outcome:
+    with tempfile.TemporaryDirectory(prefix="rest-bench-scaleout-") as tmp, scale_out(
+            Path(tmp), postgres=args.postgres, standby=args.standby,
+            provision=lambda env: provision_process(args, Path(tmp), env)) as (
+                deployment, keys):
+        print(f"scale-out: nats-server, engine{' + hot standby' if args.standby else ''}, "
+              f"projector, api on PostgreSQL database {deployment.database}; "
+              f"{deployment.processes()} processes and this load generator on "
+              f"{os.cpu_count()} cores, no pinning (it cannot hold with this many processes)")
+        probe = CpuProbe("CPU per request of each scale-out process, microseconds "
+                         "(postgres = the backends of this run's database):",
+                         [*(r.name for r in deployment.roles), "nats", "postgres"],
+                         deployment.cpu_seconds)
+
+        async def measure() -> Outcome:
+            outcome = await drive(args, deployment.api_port, keys, probe)
+            await settle(probe)
+            await trace(deployment.api_port, keys, deployment.nats.url, PREFIX,
+                        seconds=args.trace_seconds)
+            return outcome
+        return asyncio.run(measure())
+
+
+def print_summary(args: argparse.Namespace, embedded: Outcome, scaleout: Outcome) -> None:
+    rows = []
+    for e, s in zip(embedded.levels, scaleout.levels, strict=True):
+        rows.append([str(e.in_flight), f"{e.rate:,.0f}", f"{s.rate:,.0f}",
+                     f"{ms(e.rest[0])} / {ms(e.rest[1])}", f"{ms(s.rest[0])} / {ms(s.rest[1])}",
+                     f"{ms(e.fill[0])} / {ms(e.fill[1])}", f"{ms(s.fill[0])} / {ms(s.fill[1])}",
+                     f"{e.cpu_us:,.0f}", f"{s.cpu_us:,.0f}"])
+    print("side by side (closed loop; latencies p50 / p99 ms; CPU per order in microseconds, "
+          "all processes of the topology):")
+    print_table(["in flight", "embedded orders/s", "scale-out orders/s", "embedded rest",
+                 "scale-out rest", "embedded fill", "scale-out fill", "embedded CPU",
+                 "scale-out CPU"], rows)
+
+    def sustained(outcome: Outcome) -> str:
+        if outcome.sustained:
+            return f"{outcome.sustained:,.0f}"
+        return f"none (not even {args.rates[0]:,.0f}/s)"
+    print(f"sustained orders/s with p99 < {P99_GOAL_MS:g} ms: embedded "
+          f"{sustained(embedded)}, scale-out {sustained(scaleout)}")
+
+
+def describe(args: argparse.Namespace) -> str:
+    embedded = "server and load generator on separate cores, fsync on"
+    if args.no_pin:
+        embedded = "server and load generator placed by the OS, fsync on"
+    scaleout = ("scale-out (nats-server with JetStream, engine"
+                f"{' + standby' if args.standby else ''}, projector, api, PostgreSQL), "
+                "no pinning")
+    if args.topology == "embedded":
+        return f"native REST order round trip, {embedded}"
+    if args.topology == "scaleout":
+        return f"native REST order round trip through the {scaleout}"
+    return f"native REST order round trip: embedded ({embedded}), then {scaleout}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--topology", choices=["embedded", "scaleout", "both"],
+                        default="embedded")
     parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--seconds", type=float, default=5.0, help="per closed-loop level")
     parser.add_argument("--requests", type=int, default=20_000, help="cap per level")
@@ -402,10 +444,19 @@ def main() -> None:
                         default=[50, 100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000])
     parser.add_argument("--rate-seconds", type=float, default=4.0)
     parser.add_argument("--users", type=int, default=32)
-    parser.add_argument("--profile", help="write a cProfile of the server loop to this file")
+    parser.add_argument("--profile", help="write a cProfile of the embedded server's loop to "
+                        "this file")
     parser.add_argument("--no-pin", action="store_true",
                         help="let the OS place both processes (on a machine shared with others)")
+    parser.add_argument("--standby", action="store_true",
+                        help="scale-out: run a second engine node as hot standby")
+    parser.add_argument("--trace-seconds", type=float, default=3.0,
+                        help="scale-out: orders sent one at a time to split the round trip")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432",
+                        help="scale-out: local PostgreSQL server to create the run's database "
+                        "on (dropped after)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--provision", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
@@ -416,13 +467,27 @@ def main() -> None:
         asyncio.run(serve(args.data_dir, args.port, args.users, args.ready_file,
                           Path(args.profile) if args.profile else None))
         return
-    print_preamble("native REST order round trip, server and load generator on separate "
-                   "cores, fsync on")
-    if not args.no_pin:
-        pin(1)
-    with tempfile.TemporaryDirectory(prefix="rest-bench-") as tmp, \
-            server_process(args, Path(tmp)) as (port, keys, pid):
-        asyncio.run(drive(args, port, keys, pid))
+    if args.provision:
+        asyncio.run(provision(args.data_dir, args.users, args.ready_file))
+        return
+    if urllib.parse.urlsplit(args.postgres).hostname != HOST:
+        parser.error(f"--postgres must be a server on {HOST}")
+    print_preamble(describe(args))
+    print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    cores = os.sched_getaffinity(0)
+    outcomes: dict[str, Outcome] = {}
+    if args.topology in ("embedded", "both"):
+        if args.topology == "both":
+            print("\n== embedded platform (one process) ==")
+        outcomes["embedded"] = run_embedded(args)
+        os.sched_setaffinity(0, cores)  # the scale-out processes inherit it
+    if args.topology in ("scaleout", "both"):
+        if args.topology == "both":
+            print("\n== scale-out topology ==")
+        outcomes["scaleout"] = run_scaleout(args)
+    if len(outcomes) == 2:
+        print("\n== summary ==")
+        print_summary(args, outcomes["embedded"], outcomes["scaleout"])
 
 
 if __name__ == "__main__":

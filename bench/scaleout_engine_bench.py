@@ -26,21 +26,20 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from measure import percentile, print_preamble, print_table
+from scaleout_topology import free_port, nats_server
 from streams import SHAPES, build_stream
 from tradehall.adapters.nats.streams import MSG_ID, Topology, connect, decode_batch
 from tradehall.engine.codec import encode_command
@@ -49,34 +48,6 @@ from tradehall.trading.commands import EngineCommand
 
 PREFIX = "BENCH"
 TRADEHALL = str(Path(sys.executable).parent / "tradehall")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def nats_server(store: Path) -> Iterator[str]:
-    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-    port = free_port()
-    proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
-                             str(store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 class EngineProcess:
@@ -238,7 +209,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     stream = build_stream(SHAPES[args.book], seed=args.seed, warmup=args.warmup,
                           count=args.count, accounts=args.accounts)
     print(stream.describe())
-    with nats_server(tmp / "nats") as url:
+    with nats_server(tmp / "nats") as nats:
+        url = nats.url
         engines = [EngineProcess(n, url, args.lease_s, tmp) for n in ("engine-a", "engine-b")]
         try:
             topology = Topology(url=url, prefix=PREFIX)

@@ -207,3 +207,59 @@ def test_help_when_asked_explains_the_command(command: tuple[str, ...]) -> None:
     assert helped.returncode == 0, helped.stderr
     assert "Usage:" in helped.stdout
     assert len(helped.stdout.splitlines()) > 5
+
+
+def test_instruments_when_defined_from_the_cli_trade_on_the_next_start(data_dir: Path) -> None:
+    # Arrange
+    where = ("--data-dir", str(data_dir))
+
+    # Act
+    asset = tradehall("instruments", "add-asset", "SOL", "6", *where)
+    added = tradehall("instruments", "add", "SOL-USD", "--base", "SOL", "--quote", "USD",
+                      "--tick-size", "0.001", "--lot-size", "0.01", "--taker-fee", "0.001",
+                      *where)
+    again = tradehall("instruments", "add", "SOL-USD", "--base", "SOL", "--quote", "USD",
+                      "--tick-size", "0.001", "--lot-size", "0.01", *where)
+    halted = tradehall("instruments", "status", "SOL-USD", "halted", *where)
+    listed = tradehall("instruments", "list", "--json", *where)
+    with ServeProcess(data_dir, "--no-demo", "--no-fsync") as server:
+        instrument = httpx.get(f"{server.base_url}/v1/instruments/SOL-USD").json()
+
+    # Assert
+    assert asset.returncode == 0, asset.stderr
+    assert added.returncode == 0, added.stderr
+    assert again.returncode == 1
+    assert _error_lines(again.stderr) == ["error: instrument_exists: instrument SOL-USD exists"]
+    assert halted.returncode == 0, halted.stderr
+    sol = next(row for row in json.loads(listed.stdout) if row["symbol"] == "SOL-USD")
+    assert sol == {"symbol": "SOL-USD", "kind": "spot", "base": "SOL", "quote": "USD",
+                   "tick_size": "0.001", "lot_size": "0.01", "maker_fee": "0",
+                   "taker_fee": "0.001", "status": "halted"}
+    assert instrument["status"] == "halted"
+    assert instrument["tick_size"] == "0.001"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("instruments", "add", "XYZ-USD", "--base", "XYZ", "--quote", "USD", "--tick-size",
+      "0.01", "--lot-size", "1"), "error: asset XYZ is not defined"),
+    (("instruments", "add", "BTC-EUR", "--base", "BTC", "--quote", "EUR", "--tick-size",
+      "abc", "--lot-size", "1"), "error: --tick-size: 'abc' is not a decimal number"),
+    (("instruments", "add", "BTC-EUR", "--base", "BTC", "--quote", "EUR", "--tick-size",
+      "0.01", "--lot-size", "1", "--kind", "binary_option"), "error: --kind must be"),
+    (("instruments", "status", "BTC-USD", "paused"), "error: STATUS must be"),
+    (("instruments", "status", "NOPE-USD", "halted"), "error: unknown_symbol"),
+])
+def test_instruments_when_input_is_bad_fails_in_one_line_and_changes_nothing(
+        data_dir: Path, args: tuple[str, ...], message: str) -> None:
+    # Arrange
+    before = _stored(data_dir)
+
+    # Act
+    refused = tradehall(*args, "--data-dir", str(data_dir))
+
+    # Assert
+    assert refused.returncode == 1, refused.stdout
+    lines = _error_lines(refused.stderr)
+    assert len(lines) == 1, refused.stderr
+    assert lines[0].startswith(message), lines
+    assert _stored(data_dir) == before

@@ -10,6 +10,7 @@ from tradehall.entrypoints.cli import (
     bench,
     demo,
     engine,
+    instruments,
     journal,
     kyc,
     mode,
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.add_typer(users.app, name="users")
 app.add_typer(accounts.app, name="accounts")
+app.add_typer(instruments.app, name="instruments")
 app.command("snapshot")(snapshot.snapshot)
 app.add_typer(journal.app, name="journal")
 app.command("replay")(replay.replay)

@@ -44,7 +44,13 @@ async def started_platform(data_dir: Path) -> AsyncIterator[Platform]:
     from tradehall.bootstrap import build
     from tradehall.config import Settings
 
-    platform = await build(Settings(data_dir=data_dir, demo=False))
+    settings = Settings(data_dir=data_dir, demo=False)
+    if settings.scale_out():
+        # In a scale-out deployment (TRADEHALL_ROLE and the NATS and database settings in the
+        # environment) the command is one more API process: its commands go to the engine
+        # through the command stream, like every API request's.
+        settings = settings.model_copy(update={"role": "api"})
+    platform = await build(settings)
     try:
         await platform.start()
     except JournalLocked as exc:
@@ -60,6 +66,12 @@ async def started_platform(data_dir: Path) -> AsyncIterator[Platform]:
         await platform.stop()
 
 
+def _scale_out() -> bool:
+    from tradehall.config import Settings
+
+    return Settings().scale_out()
+
+
 async def _abandon(platform: Platform) -> None:
     with contextlib.suppress(Exception):
         await platform.stop()
@@ -68,7 +80,7 @@ async def _abandon(platform: Platform) -> None:
 def run(job: Callable[[], Awaitable[T]], data_dir: Path) -> T:
     """Run a coroutine job on a data directory that must exist; a refusal is a one-line error
     with exit status 1."""
-    if not data_dir.is_dir():
+    if not data_dir.is_dir() and not _scale_out():
         raise fail(f"{data_dir} is not a data directory (start `tradehall serve --data-dir "
                    f"{data_dir}` once to create it)")
 

@@ -111,6 +111,14 @@ def test_users_create_when_password_is_prompted_reads_it_twice(data_dir: Path) -
     (("accounts", "deposit", "alice", "XYZ", "1"), "error: unknown_asset"),
     (("accounts", "deposit", "alice", "USD", "0"), "error: not_positive"),
     (("accounts", "deposit", "nobody", "USD", "5"), "error: unknown_account"),
+    (("instruments", "add", "XYZ-USD", "--base", "XYZ", "--quote", "USD", "--tick-size",
+      "0.01", "--lot-size", "1"), "error: asset XYZ is not defined"),
+    (("instruments", "add", "BTC-EUR", "--base", "BTC", "--quote", "EUR", "--tick-size",
+      "abc", "--lot-size", "1"), "error: --tick-size: 'abc' is not a decimal number"),
+    (("instruments", "add", "BTC-EUR", "--base", "BTC", "--quote", "EUR", "--tick-size",
+      "0.01", "--lot-size", "1", "--kind", "binary_option"), "error: --kind must be"),
+    (("instruments", "status", "BTC-USD", "paused"), "error: STATUS must be"),
+    (("instruments", "status", "NOPE-USD", "halted"), "error: unknown_symbol"),
 ])
 def test_cli_when_input_is_bad_fails_in_one_line_and_changes_nothing(
         data_dir: Path, args: tuple[str, ...], message: str) -> None:
@@ -237,29 +245,3 @@ def test_instruments_when_defined_from_the_cli_trade_on_the_next_start(data_dir:
                    "taker_fee": "0.001", "status": "halted"}
     assert instrument["status"] == "halted"
     assert instrument["tick_size"] == "0.001"
-
-
-@pytest.mark.parametrize(("args", "message"), [
-    (("instruments", "add", "XYZ-USD", "--base", "XYZ", "--quote", "USD", "--tick-size",
-      "0.01", "--lot-size", "1"), "error: asset XYZ is not defined"),
-    (("instruments", "add", "BTC-EUR", "--base", "BTC", "--quote", "EUR", "--tick-size",
-      "abc", "--lot-size", "1"), "error: --tick-size: 'abc' is not a decimal number"),
-    (("instruments", "add", "BTC-EUR", "--base", "BTC", "--quote", "EUR", "--tick-size",
-      "0.01", "--lot-size", "1", "--kind", "binary_option"), "error: --kind must be"),
-    (("instruments", "status", "BTC-USD", "paused"), "error: STATUS must be"),
-    (("instruments", "status", "NOPE-USD", "halted"), "error: unknown_symbol"),
-])
-def test_instruments_when_input_is_bad_fails_in_one_line_and_changes_nothing(
-        data_dir: Path, args: tuple[str, ...], message: str) -> None:
-    # Arrange
-    before = _stored(data_dir)
-
-    # Act
-    refused = tradehall(*args, "--data-dir", str(data_dir))
-
-    # Assert
-    assert refused.returncode == 1, refused.stdout
-    lines = _error_lines(refused.stderr)
-    assert len(lines) == 1, refused.stderr
-    assert lines[0].startswith(message), lines
-    assert _stored(data_dir) == before

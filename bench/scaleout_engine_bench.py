@@ -205,6 +205,29 @@ async def failover(driver: Driver, engines: list[EngineProcess], commands: list[
                 role == "leader")}
 
 
+async def catch_up(url: str, lease_s: float, tmp: Path,
+                   engines: list[EngineProcess]) -> None:
+    """A third node replays the whole command stream: how fast one node follows alone."""
+    node = EngineProcess("engine-c", url, lease_s, tmp)
+    engines.append(node)
+    samples: list[tuple[float, int]] = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        health = node.health()
+        seq = health.get("seq")
+        if isinstance(seq, int) and seq > 0:
+            samples.append((time.perf_counter(), seq))
+            if health.get("role") == "standby":
+                break
+        await asyncio.sleep(0.05)
+    if len(samples) < 2:
+        print("\ncatch-up: the third node did not report progress")
+        return
+    (t0, s0), (t1, s1) = samples[0], samples[-1]
+    print(f"\ncatch-up: a third engine node replayed commands {s0:,} to {s1:,} of the stream "
+          f"at {(s1 - s0) / (t1 - t0):,.0f} commands/s (consume and apply, one node alone)")
+
+
 async def run(args: argparse.Namespace, tmp: Path) -> None:
     stream = build_stream(SHAPES[args.book], seed=args.seed, warmup=args.warmup,
                           count=args.count, accounts=args.accounts)
@@ -252,6 +275,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
                   f"{result['to_first_trade_s'] * 1000:,.0f} ms; "
                   f"{result['commands_after_kill']:,.0f} commands published after the kill, "
                   f"all with results; standby leads: {bool(result['standby_role_after'])}")
+            await catch_up(url, args.lease_s, tmp, engines)
             await nc.close()
         finally:
             for p in engines:

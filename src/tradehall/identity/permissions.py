@@ -69,6 +69,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # the web app's files --
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/livez"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
     ("POST", "/v1/auth/login"): PUBLIC,
     ("POST", "/v1/auth/external"): PUBLIC,
     ("POST", "/v1/auth/refresh"): PUBLIC,

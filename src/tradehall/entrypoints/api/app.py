@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 import tradehall
 from tradehall.config import Settings
-from tradehall.entrypoints.api import errors, permissions, security
+from tradehall.entrypoints.api import errors, metrics, permissions, security
 from tradehall.entrypoints.api.routers import (
     account,
     admin_users,
@@ -71,6 +71,9 @@ def create_app(platform: Platform, *, manage: bool = False) -> FastAPI:
     # Headers, CORS, per-IP limit, JSON depth (outside the body limit; the OpenAPI script
     # builds the app without a platform).
     security.install(app, platform.settings if platform is not None else Settings())
+    # Outermost, so a request's time includes every check.
+    app.state.metrics = metrics.ApiMetrics(platform)
+    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     # -- Routers (one line per router; keep sorted by module) ----------------------------------
     app.include_router(account.router)
     app.include_router(admin_users.router)
@@ -89,6 +92,7 @@ def create_app(platform: Platform, *, manage: bool = False) -> FastAPI:
     app.include_router(health.router)
     app.include_router(kyc.router)
     app.include_router(marketdata.router)
+    app.include_router(metrics.router)
     app.include_router(native_funds.router)
     app.include_router(native_instruments.router)
     app.include_router(native_orders.router)

@@ -29,11 +29,9 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
-from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import ConnectionClosedError, NoRespondersError
@@ -129,10 +127,8 @@ class EngineNode:
         self._caught_up = asyncio.Event()
         self._catch_up_to = 0
         self._failure: BaseException | None = None
-        self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._subs: list[Subscription] = []
-        self.on_role: Callable[[str], None] | None = None
 
     # -- Lifecycle ------------------------------------------------------------------------------
 
@@ -142,7 +138,6 @@ class EngineNode:
         topo = self.config.topology
         link = NatsLink(topo, f"engine-{self.config.node_id}")
         await link.open()  # waits for NATS, creates the streams and buckets when missing
-        self._nc = link.client
         try:
             self._js = js = link.js
             await self._restore_snapshot(js)
@@ -155,8 +150,8 @@ class EngineNode:
                 idle_heartbeat=_HEARTBEAT_S,
                 config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
                                           opt_start_seq=self.seq + 1)))
-            self._subs.append(await self._nc.subscribe(topo.status_subject,
-                                                       cb=self._on_status))
+            self._subs.append(await link.client.subscribe(topo.status_subject,
+                                                          cb=self._on_status))
             kv = await js.key_value(topo.lease_bucket)
             lease = asyncio.create_task(self._lease_loop(kv), name="engine-lease")
             try:
@@ -178,8 +173,6 @@ class EngineNode:
             _log.info("engine node %s: %s -> %s at seq %d (published %d)", self.config.node_id,
                       self.role, role, self.seq, self.published_seq)
             self.role = role
-            if self.on_role is not None:
-                self.on_role(role)
 
     async def _main_loop(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         stopper = asyncio.create_task(stop.wait())

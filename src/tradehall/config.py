@@ -160,6 +160,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_shared_database(self) -> Settings:
+        # Scale-out processes share one read-model database; a SQLite file of their own in
+        # each data directory would silently split the read models between processes.
+        if self.role in ("api", "ws-gateway", "projector") and not self.database_url:
+            raise ValueError(f"the {self.role} role needs TRADEHALL_DATABASE_URL: the "
+                             "PostgreSQL database every scale-out process shares")
+        return self
+
+    @model_validator(mode="after")
     def _check_oidc(self) -> Settings:
         if self.oidc_issuer is None:
             return self

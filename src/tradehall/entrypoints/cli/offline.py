@@ -67,9 +67,15 @@ async def started_platform(data_dir: Path) -> AsyncIterator[Platform]:
 
 
 def _scale_out() -> bool:
+    from pydantic import ValidationError
+
     from tradehall.config import Settings
 
-    return Settings().scale_out()
+    try:
+        return Settings().scale_out()
+    except ValidationError as exc:
+        raise fail("; ".join(str(e["msg"]).removeprefix("Value error, ")
+                             for e in exc.errors())) from None
 
 
 async def _abandon(platform: Platform) -> None:
@@ -80,7 +86,8 @@ async def _abandon(platform: Platform) -> None:
 def run(job: Callable[[], Awaitable[T]], data_dir: Path) -> T:
     """Run a coroutine job on a data directory that must exist; a refusal is a one-line error
     with exit status 1."""
-    if not data_dir.is_dir() and not _scale_out():
+    scale_out = _scale_out()  # also refuses bad TRADEHALL_* settings in one line
+    if not data_dir.is_dir() and not scale_out:
         raise fail(f"{data_dir} is not a data directory (start `tradehall serve --data-dir "
                    f"{data_dir}` once to create it)")
 

@@ -64,6 +64,8 @@ def serve(
     """Run the platform: REST and WebSocket API, engine with journal, SQL read models, and
     (by default) a live demo market. Ctrl-C stops it; a restart recovers the same state."""
     # Imported here: the web and SQL stack would slow down every other command's start.
+    from pydantic import ValidationError
+
     from tradehall.config import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -75,9 +77,16 @@ def serve(
         typer.echo(f"error: the demo market runs only in the platform role, not in {role}",
                    err=True)
         raise typer.Exit(2)
-    settings = Settings(host=host, port=port, data_dir=data_dir,
-                        demo=role == "platform" and demo is not False, fsync=fsync,
-                        role=role)
+    try:
+        settings = Settings(host=host, port=port, data_dir=data_dir,
+                            demo=role == "platform" and demo is not False, fsync=fsync,
+                            role=role)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            typer.echo(f"error: {where + ': ' if where else ''}{message}", err=True)
+        raise typer.Exit(2) from None
     if settings.demo and settings.environment == "production":
         typer.echo("error: the demo market (known passwords, funded accounts) is refused in "
                    "production: pass --no-demo", err=True)

@@ -1,4 +1,5 @@
-"""Settings of the external identity provider: refused when incomplete or ambiguous."""
+"""Settings refused when incomplete or ambiguous: the external identity provider, the shared
+database of the scale-out roles."""
 
 from __future__ import annotations
 
@@ -31,3 +32,14 @@ def test_settings_when_oidc_incomplete_or_ambiguous_are_refused(
         tmp_path: Path, overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Settings(data_dir=tmp_path, **{**GOOD, **overrides})
+
+
+@pytest.mark.parametrize("role", ["api", "ws-gateway", "projector"])
+def test_settings_when_a_scale_out_role_has_no_shared_database_are_refused(
+        tmp_path: Path, role: str) -> None:
+    with pytest.raises(ValidationError, match="needs TRADEHALL_DATABASE_URL"):
+        Settings(data_dir=tmp_path, role=role)
+
+
+def test_settings_when_the_engine_role_has_no_database_are_accepted(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path, role="engine").scale_out()

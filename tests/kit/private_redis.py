@@ -7,59 +7,33 @@ same port. Outside CI a missing binary skips the test; in CI it fails.
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.kit.server import free_port
-from tests.kit.services import in_ci
-
-START_TIMEOUT_S = 10.0
+from tests.kit.private_server import PrivateServer, binary_or_skip
 
 
-class PrivateRedis:
+class PrivateRedis(PrivateServer):
     """One redis-server process; `stop()` and `start()` keep its port."""
 
-    def __init__(self, binary: str, workdir: Path) -> None:
-        self.binary = binary
-        self.workdir = workdir
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+    name = "redis-server"
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
-        if self.process is not None:
-            return
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._answers():
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise AssertionError(f"redis-server did not answer on port {self.port}")
+    def argv(self) -> list[str]:
+        return [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                "--appendonly", "no", "--dir", str(self.workdir)]
 
-    def stop(self) -> None:
+    def stop(self, *, kill: bool = True) -> None:
         """Kill the server (no shutdown save: it has none) and wait for it to be gone."""
-        if self.process is None:
-            return
-        self.process.kill()
-        self.process.wait(10)
-        self.process = None
+        super().stop(kill=kill)
 
-    def _answers(self) -> bool:
+    def answers(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
@@ -71,12 +45,8 @@ class PrivateRedis:
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     """A started private redis-server, killed after the test."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if in_ci():
-            pytest.fail("redis-server is not installed")
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(binary, tmp_path / "private-redis")
+    server = PrivateRedis(binary_or_skip("redis-server", package="redis-server"),
+                          tmp_path / "private-redis")
     server.start()
     try:
         yield server

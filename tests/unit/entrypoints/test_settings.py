@@ -4,7 +4,7 @@ database of the scale-out roles."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from pydantic import ValidationError
@@ -36,7 +36,7 @@ def test_settings_when_oidc_incomplete_or_ambiguous_are_refused(
 
 @pytest.mark.parametrize("role", ["api", "ws-gateway", "projector"])
 def test_settings_when_a_scale_out_role_has_no_shared_database_are_refused(
-        tmp_path: Path, role: str) -> None:
+        tmp_path: Path, role: Literal["api", "ws-gateway", "projector"]) -> None:
     with pytest.raises(ValidationError, match="needs TRADEHALL_DATABASE_URL"):
         Settings(data_dir=tmp_path, role=role)
 

@@ -12,6 +12,10 @@ Then it times, each on a cold `EngineHost.open`:
 3. recovery from the journal only (snapshots hidden): setup + warm-up + `--journal` commands
    replayed from seq 1.
 
+Before 1 and 2 it also times `JournalWriter.open` alone (the scan that finds the last seq and a
+torn tail, then close), with the records and segments that scan walked. `--segment-mib` sets
+the segment size (the writer rolls at it and at each snapshot).
+
 Each recovery must end on the state hash of the engine that wrote the journal (checked,
 not timed). The snapshot loads are also broken down into file read + checksum, `restore`,
 and the state-hash check that `open` does. The files are read from the page cache, as they
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
+import os
 import sys
 import tempfile
 import time
@@ -36,6 +41,7 @@ from tradehall.engine.codec import encode_command
 from tradehall.engine.state import encode_state, restore, state_hash
 from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig, Recovery
 from tradehall.journal import JournalConfig, JournalWriter, load_latest_snapshot
+from tradehall.journal.reader import list_segments
 
 Row = list[str]
 MIB = 1024 * 1024
@@ -54,11 +60,18 @@ def append(host: EngineHost, chunk: Sequence[Timed]) -> None:
     host.seq += len(chunk)
 
 
+def host_config(root: Path, args: argparse.Namespace) -> EngineHostConfig:
+    """The host configuration every step uses (fsync off, the chosen segment size)."""
+    return EngineHostConfig(data_dir=root, fsync=False, segment_max_bytes=args.segment_mib * MIB)
+
+
 def build(root: Path, args: argparse.Namespace) -> tuple[str, int, Row]:
     """Write setup, warm-up, S1 and the journal; return (final state hash, seq, S1 row)."""
     crowd = OrderCrowd(SHAPES[args.book], args.seed, args.accounts)
-    writer = JournalWriter.open(JournalConfig(directory=root, fsync=False))
-    host = EngineHost(EngineHostConfig(data_dir=root, fsync=False), crowd.engine, writer,
+    config = host_config(root, args)
+    writer = JournalWriter.open(JournalConfig(directory=root, fsync=False,
+                                              segment_max_bytes=config.segment_max_bytes))
+    host = EngineHost(config, crowd.engine, writer,
                       Recovery(snapshot_seq=0, replayed=0, last_seq=0, torn_bytes=0))
     with host:
         append(host, crowd.setup())
@@ -79,7 +92,22 @@ def build(root: Path, args: argparse.Namespace) -> tuple[str, int, Row]:
         return state_hash(host.engine), host.seq, s1_row
 
 
-def timed_open(root: Path, label: str, expected_hash: str | None) -> tuple[Row, EngineHost]:
+def timed_writer_open(root: Path, args: argparse.Namespace, label: str) -> Row:
+    """Time `JournalWriter.open` alone (scan, lock, tail) and close it again."""
+    gc.collect()
+    config = JournalConfig(directory=root, fsync=False,
+                           segment_max_bytes=args.segment_mib * MIB)
+    start = time.perf_counter()
+    writer = JournalWriter.open(config)
+    seconds = time.perf_counter() - start
+    scan = writer.recovery
+    writer.close()
+    return [label, f"{seconds:.3f}", f"{scan.records:,} records walked",
+            f"{len(scan.segments)} of {len(list_segments(root))} segments", "-"]
+
+
+def timed_open(root: Path, args: argparse.Namespace, label: str,
+               expected_hash: str | None) -> tuple[Row, EngineHost]:
     """Time one `EngineHost.open`, check the recovered state, return its row and the host.
 
     `expected_hash` None skips the check (a snapshot-only open already checks that the
@@ -88,7 +116,7 @@ def timed_open(root: Path, label: str, expected_hash: str | None) -> tuple[Row, 
     gc.collect()
     with GcTimer() as gc_timer:
         start = time.perf_counter()
-        host = EngineHost.open(EngineHostConfig(data_dir=root, fsync=False))
+        host = EngineHost.open(host_config(root, args))
         seconds = time.perf_counter() - start
     rec = host.recovery
     if expected_hash is not None and state_hash(host.engine) != expected_hash:
@@ -141,6 +169,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--journal", type=int, default=1_000_000,
                         help="commands journaled after snapshot S1")
     parser.add_argument("--batch", type=int, default=4_096, help="submit batch while building")
+    parser.add_argument("--segment-mib", type=int, default=256,
+                        help="journal segment size in MiB (the writer's default is 256)")
     parser.add_argument("--dir", default=None, help="parent of the temporary data directory")
     return parser.parse_args(argv)
 
@@ -149,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     """Build the journal, time each recovery, print the table."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     print_preamble("journal built with fsync off; files read from the page cache")
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="recovery-bench-", dir=args.dir) as tmp:
         root = Path(tmp) / "data"
@@ -159,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
               "(includes generating the stream with a shadow engine)", flush=True)
         rows.append(s1_row)
         rows.extend(snapshot_breakdown(root, "S1"))
-        row, host = timed_open(root, f"open: S1 + {args.journal:,} journaled", expected)
+        rows.append(timed_writer_open(root, args, "writer open: S1 + journal"))
+        row, host = timed_open(root, args, f"open: S1 + {args.journal:,} journaled", expected)
         rows.append(row)
         start = time.perf_counter()
         s2 = host.snapshot()
@@ -169,19 +201,22 @@ def main(argv: list[str] | None = None) -> int:
         host.close()
         del host
         print("  done: S1 + journal, S2 written", flush=True)
-        row, host = timed_open(root, "open: S2 only", None)
+        rows.append(timed_writer_open(root, args, "writer open: after S2"))
+        row, host = timed_open(root, args, "open: S2 only", None)
         host.close()
         del host
         rows.append(row)
         rows.extend(snapshot_breakdown(root, "S2"))
         (root / "snapshots").rename(root / "snapshots-hidden")
-        row, host = timed_open(root, f"open: journal only, {last_seq:,} commands", expected)
+        row, host = timed_open(root, args, f"open: journal only, {last_seq:,} commands",
+                               expected)
         host.close()
         del host
         rows.append(row)
     print()
     print_table(["step", "seconds", "size / work", "note", "gc s"], rows)
     print(f"peak RSS: {peak_rss_mib():.0f} MiB")
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0
 
 

@@ -29,12 +29,21 @@ Contract
 
 Layout on disk under the journal root `DIR`: segments `DIR/journal/<first seq, 20 digits>.log`
 and snapshots `DIR/snapshots/snapshot-<seq, 20 digits>.bin`; byte layouts are documented in
-`codec.py` and `snapshot.py`. `verify_journal` checks everything from seq 1, including that every
-snapshot agrees with the journal at its seq.
+`codec.py` and `snapshot.py`.
+
+Who checks what: `JournalWriter.open` reads only the last segment (trusting its header), so
+opening costs the same however long the journal is; recovery checks every record after its
+snapshot, chained to the snapshot's hash; `verify_journal` checks everything from seq 1,
+including that every snapshot agrees with the journal at its seq.
 """
 
 from tradehall.journal.codec import GENESIS_HASH, Record, encode_record
-from tradehall.journal.errors import JournalCorrupted, JournalLocked, JournalWriteFailed
+from tradehall.journal.errors import (
+    JournalCorrupted,
+    JournalLocked,
+    JournalPruned,
+    JournalWriteFailed,
+)
 from tradehall.journal.files import FileOps, OsFileOps
 from tradehall.journal.reader import (
     JournalScan,
@@ -62,6 +71,7 @@ __all__ = [
     "JournalConfig",
     "JournalCorrupted",
     "JournalLocked",
+    "JournalPruned",
     "JournalScan",
     "JournalWriteFailed",
     "JournalWriter",

@@ -11,10 +11,19 @@ tail of zero bytes (a crash after the file grew but before its data reached the 
 segment too short to hold its header. A valid checksum with a wrong seq, a declared payload
 length above `MAX_PAYLOAD_BYTES`, or a bad record followed by more data is corruption.
 
-`read_journal(directory, from_seq)` skips whole segments before the one holding `from_seq` by
-their file names and starts the chain from that segment's header `prev_hash`, trusting it; only
-`verify_journal` (which reads from seq 1) proves the whole chain. A replay after a snapshot
-passes `prev_hash=snapshot.chain_hash`, which ties the snapshot to the journal it continues.
+Who checks what. `read_journal(directory, from_seq)` skips whole segments before the one
+holding `from_seq` by their file names and starts the chain from that segment's header
+`prev_hash`, trusting it. `scan_tail` (what `JournalWriter.open` runs) walks only the last
+segment, or the last two when the last one has no header yet (a crash while rolling), so the
+writer's open costs one segment, not the whole journal. Recovery replays with
+`prev_hash=snapshot.chain_hash`, which checks every record after the snapshot and ties the
+snapshot to the journal it continues. Only `verify_journal` proves the whole chain.
+
+A pruned journal (`prune_journal` removed its oldest segments) starts at its first retained
+segment, whose header is trusted like a skipped segment's. Reading from a seq inside the
+retained segments works; reading from an earlier seq raises `JournalPruned` naming the first
+retained seq. From the files alone a pruned journal and one whose oldest segments were lost
+look the same; every missing segment after the first retained one is still corruption.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from tradehall.journal.codec import (
     decode_segment_header,
     parse_segment_file_name,
 )
-from tradehall.journal.errors import JournalCorrupted
+from tradehall.journal.errors import JournalCorrupted, JournalPruned
 
 SEGMENTS_SUBDIR = "journal"
 
@@ -57,6 +66,9 @@ class SegmentSummary:
 class ScanResult:
     """Where the good journal ends and what, if anything, was dropped as a torn tail.
 
+    `segments` and `records` cover only what the walk read: from `first_seq` (chained to
+    `start_hash`, the genesis hash at seq 1 and otherwise the first walked segment's header)
+    to `last_seq`; after `scan_tail` that is the last segment or two, not the whole journal.
     `good_end` is the byte offset in the last segment just past its last good record (or past
     its header); `torn_bytes` follow it. `headerless_tail` says the last segment has no
     complete header, so a writer must rewrite it rather than truncate it.
@@ -64,6 +76,8 @@ class ScanResult:
 
     segments: tuple[SegmentSummary, ...]
     records: int
+    first_seq: int
+    start_hash: bytes
     last_seq: int
     last_hash: bytes
     tail_path: Path | None
@@ -112,9 +126,29 @@ def read_journal(
     return iter(JournalScan(directory, from_seq, prev_hash=prev_hash))
 
 
+def first_retained_seq(directory: str | os.PathLike[str]) -> int:
+    """Return the first seq the journal still holds: 1, or more once it has been pruned."""
+    segments = list_segments(directory)
+    return segments[0][0] if segments else 1
+
+
 def scan_journal(directory: str | os.PathLike[str]) -> ScanResult:
-    """Walk the whole journal from seq 1 and report where its good part ends."""
-    scan = JournalScan(directory)
+    """Walk the whole (retained) journal and report where its good part ends."""
+    scan = JournalScan(directory, first_retained_seq(directory))
+    for _ in scan:
+        pass
+    return scan.result()
+
+
+def scan_tail(directory: str | os.PathLike[str]) -> ScanResult:
+    """Walk only the last segment (and the one before when the last has no header yet).
+
+    The walked segment's header `first_seq` and `prev_hash` are trusted, as `read_journal`
+    trusts a skipped segment's; the result's `last_seq`, `last_hash` and torn tail are the
+    same as a whole-journal scan finds when the journal before that segment is intact.
+    """
+    segments = list_segments(directory)
+    scan = JournalScan(directory, segments[-1][0] if segments else 1)
     for _ in scan:
         pass
     return scan.result()
@@ -140,6 +174,8 @@ class JournalScan:
         self._records = 0
         self._next_seq = 1
         self._last_hash = GENESIS_HASH
+        self._first_seq = 1
+        self._start_hash = GENESIS_HASH
         self._tail_path: Path | None = None
         self._good_end = 0
         self._torn_bytes = 0
@@ -154,6 +190,8 @@ class JournalScan:
         return ScanResult(
             segments=tuple(self._segments),
             records=self._records,
+            first_seq=self._first_seq,
+            start_hash=self._start_hash,
             last_seq=self._next_seq - 1,
             last_hash=self._last_hash,
             tail_path=self._tail_path,
@@ -165,15 +203,13 @@ class JournalScan:
 
     def __iter__(self) -> Iterator[Record]:
         segments = list_segments(self._directory)
-        start = 0
-        for index, (first_seq, _) in enumerate(segments):
-            if first_seq <= self._from_seq:
-                start = index
-        # None means: trust the first walked segment's header for the chain (see module doc).
-        chain: bytes | None = GENESIS_HASH
-        if start > 0:
-            self._next_seq, chain = segments[start][0], None
         try:
+            start = self._start_index(segments)
+            # None means: trust the first walked segment's header for the chain (module doc).
+            chain: bytes | None = GENESIS_HASH
+            if segments and segments[start][0] != 1:
+                self._next_seq, chain = segments[start][0], None
+                self._first_seq = self._next_seq
             for index in range(start, len(segments)):
                 first_seq, path = segments[index]
                 yield from self._walk_segment(path, first_seq, chain, index == len(segments) - 1)
@@ -185,6 +221,25 @@ class JournalScan:
             self._finished = True
             raise
         self._finished = True
+
+    def _start_index(self, segments: list[tuple[int, Path]]) -> int:
+        if not segments:
+            return 0
+        first_seq, first_path = segments[0]
+        if self._from_seq < first_seq:
+            raise JournalPruned(first_path.name, first_seq, self._from_seq)
+        start = 0
+        for index, (name_seq, _) in enumerate(segments):
+            if name_seq <= self._from_seq:
+                start = index
+        start_seq, start_path = segments[start]
+        if start == len(segments) - 1 and start_seq != 1 and _segment_unwritten(start_path):
+            # A crash while rolling: the previous segment holds the last seq and chain hash.
+            if start == 0:
+                reason = "segment has no header and no earlier segment to continue the chain"
+                raise JournalCorrupted(start_path.name, 0, reason, start_seq)
+            start -= 1
+        return start
 
     def _walk_segment(
         self, path: Path, name_seq: int, chain: bytes | None, is_last: bool
@@ -198,6 +253,8 @@ class JournalScan:
                 return
             header = self._check_header(path.name, head, name_seq, chain)
             self._last_hash = header.prev_hash
+            if chain is None:
+                self._start_hash = header.prev_hash
             self._good_end = SEGMENT_HEADER_SIZE
             first_count = self._records
             if size > SEGMENT_HEADER_SIZE:
@@ -275,6 +332,11 @@ class JournalScan:
         self._segments.append(
             SegmentSummary(path.name, self._next_seq, self._next_seq - 1, 0, size)
         )
+
+
+def _segment_unwritten(path: Path) -> bool:
+    with path.open("rb") as file:
+        return _is_unwritten(file.read(SEGMENT_HEADER_SIZE), file)
 
 
 def _is_unwritten(head: bytes, file: BinaryIO) -> bool:

@@ -1,12 +1,17 @@
 """The journal writer: append-only segments, adaptive group commit, torn-tail recovery on open.
 
-This module owns the write path into `DIR/journal/`: `JournalConfig`, opening (scan, truncate a
-torn tail, continue the chain and sequence), encoding appends in order under one lock, and the
-committer thread that turns everything pending into one `write` and one `fsync` per group before
-acknowledging it. It must never acknowledge a record before its group is fsynced (when
-`fsync=True`), never retry or hide a failed write or fsync (the writer is poisoned and every
-later call raises `JournalWriteFailed`), and never accept a sequence number other than
-`last_seq + 1`. It never reads a clock: timestamps come with the records.
+This module owns the write path into `DIR/journal/`: `JournalConfig`, opening (scan the last
+segment, truncate a torn tail, continue the chain and sequence), encoding appends in order under
+one lock, and the committer thread that turns everything pending into one `write` and one
+`fsync` per group before acknowledging it. It must never acknowledge a record before its group
+is fsynced (when `fsync=True`), never retry or hide a failed write or fsync (the writer is
+poisoned and every later call raises `JournalWriteFailed`), and never accept a sequence number
+other than `last_seq + 1`. It never reads a clock: timestamps come with the records.
+
+Opening walks only the tail (`scan_tail`: the last segment, or the last two after a crash while
+rolling) and trusts that segment's header, so it costs the same on a journal of any length. The
+records before the tail are checked elsewhere: by recovery (every record after the snapshot,
+chained to the snapshot's hash) and by `verify_journal` (all of them).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from tradehall.journal.files import (
     fsync_directory,
     write_all,
 )
-from tradehall.journal.reader import ScanResult, scan_journal, segments_directory
+from tradehall.journal.reader import ScanResult, scan_tail, segments_directory
 from tradehall.journal.ticket import CommitProgress, Ticket
 
 
@@ -123,10 +128,13 @@ class JournalWriter:
     def open(cls, config: JournalConfig, *, file_ops: FileOps | None = None) -> JournalWriter:
         """Open (or create) the journal, drop a torn tail and start the committer.
 
+        Only the last segment is read (see the module docstring).
+
         Raises
         ------
         JournalCorrupted
-            If anything but the tail of the last segment is damaged.
+            If the last segment (or, after a crash while rolling, the one before it) is damaged
+            anywhere but at its tail.
         JournalLocked
             If another writer holds the directory.
         """
@@ -135,7 +143,7 @@ class JournalWriter:
         ensure_directory(ops, folder, durable=config.fsync)
         lock = DirectoryLock(folder)
         try:
-            scan = scan_journal(config.directory)
+            scan = scan_tail(config.directory)
             fd, segment_bytes = _prepare_tail(ops, folder, scan, config.fsync)
         except BaseException:
             lock.release()
@@ -156,7 +164,7 @@ class JournalWriter:
 
     @property
     def recovery(self) -> ScanResult:
-        """Return what `open` found, including any torn tail it dropped."""
+        """Return what `open` found in the segments it walked, including a dropped torn tail."""
         return self._recovery
 
     # -- Appending ---------------------------------------------------------------------------

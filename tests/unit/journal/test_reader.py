@@ -9,6 +9,7 @@ import pytest
 from tradehall.journal import (
     JournalConfig,
     JournalCorrupted,
+    JournalPruned,
     JournalScan,
     JournalWriter,
     read_journal,
@@ -152,12 +153,18 @@ def test_reader_when_middle_segment_deleted_raises_sequence_gap(tmp_path: Path) 
     assert (caught.value.file, caught.value.offset) == (segments[3].name, 0)
 
 
-def test_reader_when_first_segment_deleted_raises_sequence_gap(tmp_path: Path) -> None:
+def test_reader_when_first_segment_deleted_reads_it_as_pruned(tmp_path: Path) -> None:
+    # From the files alone a lost first segment cannot be told from a pruned one.
     segments = _write(tmp_path, 30, segment_max_bytes=150)
     segments[0].unlink()
+    first = int(segments[1].stem)
 
-    with pytest.raises(JournalCorrupted, match="sequence gap: expected 1 got"):
-        scan_journal(tmp_path)
+    with pytest.raises(JournalPruned, match=f"starts at seq {first}") as caught:
+        _seqs(tmp_path)
+
+    assert (caught.value.first_seq, caught.value.wanted_seq) == (first, 1)
+    assert caught.value.file == segments[1].name
+    assert _seqs(tmp_path, first) == list(range(first, 31))
 
 
 def test_reader_when_segment_header_chain_differs_raises(tmp_path: Path) -> None:

@@ -14,6 +14,10 @@ Contract
 3. **The journal is the source of truth; projections are copies.** SQL read models, caches and
    published events are write-through copies that can be dropped and rebuilt from the journal.
    Nothing ever edits the journal in place: it is appended to, or truncated only at a torn tail.
+   Only `prune_journal` deletes: snapshots beyond the newest N valid ones (the engine host does
+   so after each snapshot) and, on an operator's command, whole old segments that hold nothing
+   after the oldest kept snapshot. A pruned journal starts at its first retained segment;
+   state and projections can then be rebuilt only from the oldest kept snapshot on.
 4. **Replay rebuilds the state exactly.** Loading the newest valid snapshot (taken at seq N,
    carrying the chain hash at N and the engine's state hash) and applying the records from
    N + 1 yields the same state, byte for byte and hash for hash, as the run that wrote them.
@@ -24,8 +28,9 @@ Contract
    segment files through each segment header. An incomplete or checksum-failing record at the
    very end of the last segment (a crash during the last write, never acknowledged) is a torn
    tail: readers stop before it and the writer truncates it on open. Anything else (a bad
-   record followed by more data, a sequence gap, a missing segment, a broken chain) raises
-   `JournalCorrupted` naming the file, byte offset and seq; nothing is skipped.
+   record followed by more data, a sequence gap, a missing segment after the first retained
+   one, a broken chain) raises `JournalCorrupted` naming the file, byte offset and seq; nothing
+   is skipped. Asking for records that were pruned raises `JournalPruned`.
 
 Layout on disk under the journal root `DIR`: segments `DIR/journal/<first seq, 20 digits>.log`
 and snapshots `DIR/snapshots/snapshot-<seq, 20 digits>.bin`; byte layouts are documented in
@@ -33,8 +38,9 @@ and snapshots `DIR/snapshots/snapshot-<seq, 20 digits>.bin`; byte layouts are do
 
 Who checks what: `JournalWriter.open` reads only the last segment (trusting its header), so
 opening costs the same however long the journal is; recovery checks every record after its
-snapshot, chained to the snapshot's hash; `verify_journal` checks everything from seq 1,
-including that every snapshot agrees with the journal at its seq.
+snapshot, chained to the snapshot's hash; `verify_journal` checks everything from seq 1 (from
+the first retained segment once pruned), including that every snapshot agrees with the journal
+at its seq.
 """
 
 from tradehall.journal.codec import GENESIS_HASH, Record, encode_record
@@ -45,6 +51,7 @@ from tradehall.journal.errors import (
     JournalWriteFailed,
 )
 from tradehall.journal.files import FileOps, OsFileOps
+from tradehall.journal.prune import PruneResult, prune_journal
 from tradehall.journal.reader import (
     JournalScan,
     ScanResult,
@@ -76,6 +83,7 @@ __all__ = [
     "JournalWriteFailed",
     "JournalWriter",
     "OsFileOps",
+    "PruneResult",
     "Record",
     "ScanResult",
     "SegmentSummary",
@@ -88,6 +96,7 @@ __all__ = [
     "find_latest_snapshot",
     "list_snapshots",
     "load_latest_snapshot",
+    "prune_journal",
     "read_journal",
     "read_snapshot",
     "scan_journal",

@@ -67,11 +67,12 @@ class ScanResult:
     """Where the good journal ends and what, if anything, was dropped as a torn tail.
 
     `segments` and `records` cover only what the walk read: from `first_seq` (chained to
-    `start_hash`, the genesis hash at seq 1 and otherwise the first walked segment's header)
-    to `last_seq`; after `scan_tail` that is the last segment or two, not the whole journal.
-    `good_end` is the byte offset in the last segment just past its last good record (or past
-    its header); `torn_bytes` follow it. `headerless_tail` says the last segment has no
-    complete header, so a writer must rewrite it rather than truncate it.
+    `start_hash`: the genesis hash at seq 1, otherwise the first walked segment's checked
+    header; 1 and the genesis hash until that header is read) to `last_seq`. After
+    `scan_tail` that is the last segment or two, not the whole journal. `good_end` is the byte
+    offset in the last segment just past its last good record (or past its header);
+    `torn_bytes` follow it. `headerless_tail` says the last segment has no complete header, so
+    a writer must rewrite it rather than truncate it.
     """
 
     segments: tuple[SegmentSummary, ...]
@@ -209,7 +210,6 @@ class JournalScan:
             chain: bytes | None = GENESIS_HASH
             if segments and segments[start][0] != 1:
                 self._next_seq, chain = segments[start][0], None
-                self._first_seq = self._next_seq
             for index in range(start, len(segments)):
                 first_seq, path = segments[index]
                 yield from self._walk_segment(path, first_seq, chain, index == len(segments) - 1)
@@ -254,7 +254,7 @@ class JournalScan:
             header = self._check_header(path.name, head, name_seq, chain)
             self._last_hash = header.prev_hash
             if chain is None:
-                self._start_hash = header.prev_hash
+                self._first_seq, self._start_hash = header.first_seq, header.prev_hash
             self._good_end = SEGMENT_HEADER_SIZE
             first_count = self._records
             if size > SEGMENT_HEADER_SIZE:

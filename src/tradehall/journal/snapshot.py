@@ -4,7 +4,8 @@ This module owns `DIR/snapshots/snapshot-<seq>.bin`: its byte layout, the atomic
 file, fsync, rename, fsync of the directory) and choosing the newest valid snapshot to start a
 replay from. The state payload is opaque bytes from the engine. It must never modify or delete a
 snapshot it finds damaged (it reports and skips it, falling back to an older one) and never
-decide whether a snapshot agrees with the journal: that is `verify_journal`'s job.
+decide whether a snapshot agrees with the journal: that is `verify_journal`'s job. Removing old
+snapshots is `prune.py`'s, which never removes a damaged one either.
 
 Layout, little-endian::
 

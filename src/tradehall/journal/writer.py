@@ -151,6 +151,17 @@ class JournalWriter:
         return cls(config, ops, lock, scan, fd, segment_bytes)
 
     @property
+    def directory(self) -> Path:
+        """Return the journal root this writer holds (and holds the lock of) while open."""
+        return Path(self._config.directory)
+
+    @property
+    def closed(self) -> bool:
+        """Return whether `close` was called (the directory lock is then released)."""
+        with self._lock:
+            return self._closed
+
+    @property
     def last_seq(self) -> int:
         """Return the seq of the last record appended (0 for an empty journal)."""
         with self._lock:

@@ -109,3 +109,60 @@ def test_verify_when_tail_torn_reports_it_without_failing(tmp_path: Path) -> Non
     assert report.ok
     assert (report.last_seq, report.torn_reason) == (9, "incomplete record")
     assert report.torn_bytes > 0
+
+
+def test_verify_when_oldest_segments_pruned_checks_from_the_first_retained_one(
+    tmp_path: Path,
+) -> None:
+    # Arrange: segments hold seqs 1-6, 7-12, ...; the first two are gone.
+    chain = _write(tmp_path, 40)
+    segments = list_segments(tmp_path)
+    first = segments[2][0]
+    for _, path in segments[:2]:
+        path.unlink()
+    write_snapshot(tmp_path, 3, chain[3], b"", b"")  # inside the pruned part
+    write_snapshot(tmp_path, first - 1, chain[first - 1], b"", b"")  # where the journal starts
+    write_snapshot(tmp_path, 30, chain[30], b"", b"")
+    write_snapshot(tmp_path, 31, chain[30], b"", b"")  # disagrees
+
+    # Act
+    report = verify_journal(tmp_path)
+
+    # Assert
+    assert report.corruption is None
+    assert (report.first_seq, report.pruned_through) == (first, first - 1)
+    assert (report.records, report.last_seq, report.last_hash) == (41 - first, 40, chain[40])
+    checks = {check.seq: check for check in report.snapshots}
+    assert (checks[3].ok, checks[3].pruned) == (True, True)
+    assert checks[3].reason == f"not checkable: the journal was pruned before seq {first}"
+    assert (checks[first - 1].ok, checks[first - 1].pruned) == (True, False)
+    assert (checks[30].ok, checks[31].ok) == (True, False)
+    assert not report.ok
+
+
+def test_verify_when_journal_whole_reports_nothing_pruned(tmp_path: Path) -> None:
+    _write(tmp_path, 10)
+
+    report = verify_journal(tmp_path)
+
+    assert (report.first_seq, report.pruned_through) == (1, 0)
+
+
+def test_verify_when_first_retained_header_damaged_reports_it(tmp_path: Path) -> None:
+    # Arrange
+    chain = _write(tmp_path, 40)
+    segments = list_segments(tmp_path)
+    segments[0][1].unlink()
+    first, path = segments[1]
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0xFF
+    path.write_bytes(bytes(data))
+    write_snapshot(tmp_path, first - 1, chain[first - 1], b"", b"")
+
+    # Act
+    report = verify_journal(tmp_path)
+
+    # Assert: the header is not trusted, so the snapshot at its seq is not either.
+    assert report.corruption is not None
+    assert report.corruption.reason.startswith("bad segment header")
+    assert report.snapshots[0].reason == f"not checked: journal damaged before seq {first - 1}"

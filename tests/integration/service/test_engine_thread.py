@@ -12,6 +12,7 @@ from tests.kit.market import ASSETS, INSTRUMENTS
 from tradehall.adapters.inproc.bus import InprocEventBus
 from tradehall.entrypoints.workers.engine_host import EngineHostConfig
 from tradehall.entrypoints.workers.engine_thread import EngineThread, EngineThreadConfig
+from tradehall.journal.snapshot import list_snapshots
 from tradehall.kernel.clock import TestClock
 from tradehall.kernel.errors import Conflict, InvalidInput, NotFound, Rejected, TemporaryError
 from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId
@@ -178,3 +179,18 @@ async def test_execute_when_the_journal_fails_answers_unavailable_and_stops(
     assert harness.engine.failure is not None
     with pytest.raises(TemporaryError):
         await harness.engine.execute(c.AdvanceTime())
+
+
+async def test_stop_when_run_many_times_keeps_the_three_newest_snapshots(tmp_path: Path) -> None:
+    # Each stop writes a snapshot; the host keeps the newest three, as in `tradehall serve`.
+    seqs: list[int] = []
+    for run in range(5):
+        h = Harness(tmp_path)
+        await h.start()
+        if run == 0:
+            await h.setup()
+        await h.engine.execute(c.AdvanceTime())
+        seqs.append(h.engine.last_seq)
+        await h.engine.stop()
+
+    assert [entry.seq for entry in list_snapshots(tmp_path)] == seqs[-3:]

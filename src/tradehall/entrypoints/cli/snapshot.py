@@ -3,7 +3,8 @@
 Recovers the engine from the data directory's journal (newest snapshot plus the records after
 it), writes a snapshot at the last sequence number and prints it with the state hash. A
 snapshot makes the next start faster; the journal stays whole, so nothing is lost by taking
-one. Refuses (one line, exit 1) while a server holds the journal.
+one (snapshot files beyond the newest three are removed, as after every snapshot the engine
+takes). Refuses (one line, exit 1) while a server holds the journal.
 """
 
 from __future__ import annotations

@@ -5,12 +5,18 @@ sequence the commands, hand their encoded records to the journal's group committ
 to the engine while the fsync runs, then wait for the fsync before any result leaves. A crash
 before the fsync loses only commands nobody was told about. On open, the host loads the newest
 valid snapshot and replays the journal after it, so the state equals the one before the crash.
+
+Who checks what on open: the journal writer reads only the last segment (to find the last seq
+and drop a torn tail); the replay then checks every record after the snapshot, chained to the
+snapshot's hash. `tradehall journal verify` proves the whole journal. After each snapshot the
+host removes snapshot files beyond the newest `snapshots_kept`; it never removes segments.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,12 +31,16 @@ from tradehall.journal import (
     JournalConfig,
     JournalCorrupted,
     JournalWriter,
+    Snapshot,
     load_latest_snapshot,
+    prune_journal,
     read_journal,
     write_snapshot,
 )
 from tradehall.trading.commands import EngineCommand
 from tradehall.trading.events import EngineEvent
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +51,15 @@ class EngineHostConfig:
     fsync: bool = True
     segment_max_bytes: int = 256 * 1024 * 1024
     snapshot_every: int = 0  # commands between automatic snapshots; 0 turns them off
+    # Newest valid snapshots kept after each snapshot (older files are removed; damaged ones
+    # stay as evidence); 0 keeps all. Segments are never pruned here (`prune_journal`).
+    snapshots_kept: int = 3
     max_batch_records: int = 4096  # most records in one group commit
     commit_interval_us: int = 0  # longest wait for a group to fill; 0 commits at once
+
+    def __post_init__(self) -> None:
+        if self.snapshots_kept < 0:
+            raise ValueError("snapshots_kept must be >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +99,7 @@ class EngineHost:
         """
         root = Path(config.data_dir)
         root.mkdir(parents=True, exist_ok=True)
-        # The writer scans the journal, takes the directory lock and drops a torn tail.
+        # The writer reads the last segment, takes the directory lock and drops a torn tail.
         writer = JournalWriter.open(JournalConfig(
             directory=root, fsync=config.fsync, segment_max_bytes=config.segment_max_bytes,
             max_batch_records=config.max_batch_records,
@@ -131,7 +148,8 @@ class EngineHost:
         return results
 
     def snapshot(self) -> Path:
-        """Write a snapshot of the current state (after everything journaled so far)."""
+        """Write a snapshot of the current state (after everything journaled so far), then
+        remove snapshot files beyond the newest `snapshots_kept`."""
         self.writer.flush()
         payload = encode_state(self.engine)
         digest = hashlib.blake2b(payload, digest_size=32).digest()
@@ -139,7 +157,22 @@ class EngineHost:
                               payload)
         self.writer.roll()
         self._since_snapshot = 0
+        if self.config.snapshots_kept:
+            self._drop_old_snapshots(self.config.snapshots_kept)
         return path
+
+    def _drop_old_snapshots(self, keep: int) -> None:
+        # Snapshot files only: the read models may still need the journal's older segments.
+        try:
+            result = prune_journal(self.config.data_dir, keep_snapshots=keep, segments=False,
+                                   writer=self.writer)
+        except OSError as exc:
+            # The snapshot itself is durable; a file left behind costs only disk space.
+            _log.error("could not remove old snapshots: %s", exc)
+            return
+        for damaged in result.damaged_snapshots:
+            _log.warning("damaged snapshot kept as evidence: %s: %s", damaged.path.name,
+                         damaged.reason)
 
     def close(self) -> None:
         """Flush and close the journal."""
@@ -164,14 +197,25 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load_snapshot(root: Path,
-                   max_seq: int | None) -> tuple[MatchingEngine, int, bytes | None]:
-    snapshot = load_latest_snapshot(root, max_seq)
-    if snapshot is None:
-        return MatchingEngine(), 0, None
+def restore_snapshot(snapshot: Snapshot) -> MatchingEngine:
+    """Rebuild the engine a snapshot holds, checked against the snapshot's state hash.
+
+    Raises
+    ------
+    JournalCorrupted
+        If the restored state does not hash to the state hash written with the snapshot.
+    """
     engine = restore(snapshot.payload)
     if hashlib.blake2b(encode_state(engine), digest_size=32).digest() != snapshot.state_hash:
         raise JournalCorrupted(str(snapshot.path), 0,
                                "restored state does not hash to the snapshot's state hash",
                                snapshot.seq)
-    return engine, snapshot.seq, snapshot.chain_hash
+    return engine
+
+
+def _load_snapshot(root: Path,
+                   max_seq: int | None) -> tuple[MatchingEngine, int, bytes | None]:
+    snapshot = load_latest_snapshot(root, max_seq)
+    if snapshot is None:
+        return MatchingEngine(), 0, None
+    return restore_snapshot(snapshot), snapshot.seq, snapshot.chain_hash

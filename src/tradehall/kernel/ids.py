@@ -7,8 +7,10 @@ are assigned sequentially by the engine itself, so replay reproduces them exactl
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
+from collections import deque
 from typing import NewType
 
 AccountId = NewType("AccountId", str)
@@ -43,9 +45,24 @@ def account_uuid(account: AccountId) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"account:{account}"))
 
 
+# Random bytes for `random_uuid`, read from the OS 4 KiB at a time: `os.urandom` releases the
+# GIL, and taking it back behind a busy engine or projector thread cost ~0.1 ms per order id.
+# `deque.popleft` is atomic, so threads never share a chunk; a forked child starts empty.
+_ENTROPY_BLOCK = 4096
+_entropy: deque[bytes] = deque()
+os.register_at_fork(after_in_child=_entropy.clear)
+
+
 def random_uuid() -> str:
-    """Return a random UUID (for ids the edge assigns, never inside the engine)."""
-    return str(uuid.uuid4())
+    """Return a random (version 4) UUID, for ids the edge assigns, never inside the engine."""
+    while True:
+        try:
+            raw = _entropy.popleft()
+        except IndexError:
+            block = os.urandom(_ENTROPY_BLOCK)
+            _entropy.extend(block[i:i + 16] for i in range(0, _ENTROPY_BLOCK, 16))
+            continue
+        return str(uuid.UUID(bytes=raw, version=4))
 
 
 def random_token(nbytes: int = 32) -> str:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 import tradehall
 from tradehall.config import Settings
-from tradehall.entrypoints.api import errors, metrics, permissions, security
+from tradehall.entrypoints.api import errors, metrics, permissions, route_index, security
 from tradehall.entrypoints.api.routers import (
     account,
     admin_users,
@@ -102,4 +102,5 @@ def create_app(platform: Platform, *, manage: bool = False) -> FastAPI:
     app.include_router(wellknown.router)
     app.include_router(ws_endpoint.router)
     # -- end of routers ---------------------------------------------------------------------------
+    route_index.install(app)
     return app

@@ -30,14 +30,19 @@ import socket
 import struct
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from measure import percentile
+from tradehall.entrypoints.cli.serve import WS_PROTOCOL
 from tradehall.kernel.clock import LiveClock
 
 CLOCK = LiveClock()
+# --deflate: the server allows permessage-deflate and every client offers it (as browsers
+# do). An environment variable, so the spawned server and client processes see it too.
+DEFLATE = os.environ.get("WS_BENCH_DEFLATE") == "1"
 SERVER_CPU, CLIENT_CPU = 0, 1
 
 
@@ -80,7 +85,8 @@ async def _serve(port: int, data_dir: Path, ready: Any) -> None:
     platform = await build(settings)
     app = create_app(platform, manage=True)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
-                            access_log=False, ws_ping_interval=None, backlog=8192)
+                            access_log=False, ws_ping_interval=None, backlog=8192,
+                            ws=WS_PROTOCOL, ws_per_message_deflate=DEFLATE)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for this
@@ -160,6 +166,9 @@ def parse_ts(text: str) -> int:
     return seconds * 1_000_000_000 + int(text[20:29])
 
 
+OFFER = "Sec-WebSocket-Extensions: permessage-deflate\r\n" if DEFLATE else ""
+
+
 class _Client(asyncio.Protocol):
     def __init__(self, sampled: bool, latencies: list[int], counters: dict[str, int]) -> None:
         self.sampled = sampled
@@ -168,6 +177,7 @@ class _Client(asyncio.Protocol):
         self.buffer = bytearray()
         self.upgraded = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
+        self.inflate = zlib.decompressobj(wbits=-15)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -175,7 +185,7 @@ class _Client(asyncio.Protocol):
         key = base64.b64encode(secrets.token_bytes(16)).decode()
         transport.write(
             f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n{OFFER}"
             f"Sec-WebSocket-Version: 13\r\n\r\n".encode())
 
     def data_received(self, data: bytes) -> None:
@@ -211,6 +221,8 @@ class _Client(asyncio.Protocol):
             if len(buf) < offset + length:
                 return
             payload = bytes(buf[offset:offset + length])
+            if buf[0] & 0x40:  # RSV1: a compressed message (RFC 7692)
+                payload = self.inflate.decompress(payload + b"\x00\x00\xff\xff")
             del buf[:offset + length]
             if payload.startswith(b'{"type":"trades"'):
                 for trade in json.loads(payload)["trades"]:
@@ -338,7 +350,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="trades per second")
     parser.add_argument("--seconds", type=float, default=15.0, help="trading time per run")
     parser.add_argument("--sample", type=int, default=20, help="measure every Nth connection")
+    parser.add_argument("--deflate", action="store_true",
+                        help="clients offer permessage-deflate and the server accepts it")
     args = parser.parse_args()
+    if args.deflate:
+        os.environ["WS_BENCH_DEFLATE"] = "1"
+    print(f"uvicorn ws={WS_PROTOCOL}, permessage-deflate {'on' if args.deflate else 'off'}")
     print(f"{'clients':>8} {'trades':>7} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'max ms':>8} {'dropped':>8} {'server RSS MiB':>15}")
     for n in args.clients:

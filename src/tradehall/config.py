@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     http_keep_alive_s: int = Field(default=75, ge=1, le=3_600)
     """How long an idle HTTP connection stays open: longer than the load balancer's idle
     timeout, so the server never closes a connection the balancer is about to reuse."""
+    ws_deflate: bool = False
+    """Offer permessage-deflate to WebSocket clients. Off: the fan-out serializes a message
+    once for all clients, and compression redoes the work for each of them: twice the CPU per
+    client and message, and ~45 KB more memory per connection (docs/benchmarks.md §6)."""
     role: Literal["platform", "fallback", "api", "ws-gateway", "engine", "projector"] = (
         "platform")
     """`platform` runs everything in one process (the embedded default); `fallback` runs the

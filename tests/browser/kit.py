@@ -25,6 +25,7 @@ from tradehall.bootstrap import Platform, build
 from tradehall.config import Settings
 from tradehall.entrypoints.api.app import create_app
 from tradehall.entrypoints.api.ws.feed import market_data
+from tradehall.entrypoints.cli.serve import uvicorn_config
 from tradehall.entrypoints.demo.credentials import DemoCredential
 from tradehall.entrypoints.demo.setup import DemoComponent
 
@@ -71,9 +72,7 @@ def demo_platform_in_thread(data_dir: Path) -> Iterator[DemoServer]:
             settings = Settings(data_dir=data_dir, demo=True, fsync=False, host="127.0.0.1",
                                 port=free_port())
             platform = await build(settings)
-            server = uvicorn.Server(uvicorn.Config(
-                create_app(platform, manage=True), host="127.0.0.1", port=settings.port,
-                log_level="warning", lifespan="on", access_log=False))
+            server = uvicorn.Server(uvicorn_config(create_app(platform, manage=True), settings))
             task = asyncio.create_task(server.serve())
             while not server.started:
                 if task.done():

@@ -14,6 +14,7 @@ import secrets
 import socket
 import struct
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.kit.server import RunningServer, TestUser
+from tests.kit.server import RunningServer, TestUser, running_platform
 from tradehall.entrypoints.api.ws.feed import market_data
 
 Book = dict[str, str]
@@ -384,3 +385,16 @@ async def test_slow_client_when_it_stops_reading_is_dropped_and_others_keep_rece
     finally:
         slow.close()
     assert (code, reason) == (1008, "slow consumer: send queue full")
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+async def test_compression_when_client_offers_deflate_is_used_only_if_configured(
+        tmp_path: Path, deflate: bool) -> None:
+    # websockets' client offers permessage-deflate, as browsers do.
+    async with running_platform(tmp_path, market=False, ws_deflate=deflate) as srv, \
+            connect(srv.ws_url + "/v1/ws") as ws:
+        agreed = ws.response.headers.get("Sec-WebSocket-Extensions") if ws.response else None
+        assert (agreed or "").startswith("permessage-deflate") is deflate
+        await send(ws, type="subscribe", channels=["trades.BTC-USD"], id=1)
+        reply = await recv(ws)
+        assert reply["type"] in {"subscribed", "error"}, reply

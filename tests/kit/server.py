@@ -27,6 +27,7 @@ from tests.kit.market import ASSETS, INSTRUMENTS
 from tradehall.bootstrap import Platform, build
 from tradehall.config import Settings
 from tradehall.entrypoints.api.app import create_app
+from tradehall.entrypoints.cli.serve import uvicorn_config
 from tradehall.identity.principal import SCOPES
 from tradehall.kernel.clock import Clock
 from tradehall.kernel.ids import AssetCode
@@ -100,9 +101,7 @@ async def running_platform(data_dir: Path, *, database_url: str | None = None,
                         host="127.0.0.1", port=free_port(), **overrides)
     platform = await build(settings, clock=clock)
     app = create_app(platform, manage=True)
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
-                            lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, settings))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

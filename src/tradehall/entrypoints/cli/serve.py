@@ -22,7 +22,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 import uvicorn
@@ -38,6 +38,21 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 Role = Literal["platform", "fallback", "api", "ws-gateway", "engine", "projector"]
 ROLES: tuple[Role, ...] = ("platform", "fallback", "api", "ws-gateway", "engine", "projector")
+# uvicorn's sans-I/O WebSocket protocol: a send frames the text and writes it to the transport,
+# where the default (websockets' legacy asyncio protocol) took 1.4-2x the CPU per send in the
+# fan-out (docs/benchmarks.md §6).
+WS_PROTOCOL = "websockets-sansio"
+
+
+def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
+    """The HTTP and WebSocket server options of `serve` (tests and benchmarks use them too)."""
+    options: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "log_level": "warning",
+        "lifespan": "on", "access_log": False,
+        "timeout_keep_alive": settings.http_keep_alive_s,
+        "ws": WS_PROTOCOL, "ws_per_message_deflate": settings.ws_deflate}
+    options.update(extra)
+    return uvicorn.Config(app, **options)
 
 
 def serve(
@@ -131,10 +146,7 @@ async def _serve(settings: Settings) -> bool:
     server: _Server | None = None
     try:
         app = create_app(platform)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port,
-                                log_level="warning", lifespan="on", access_log=False,
-                                timeout_keep_alive=settings.http_keep_alive_s)
-        server = _Server(config)
+        server = _Server(uvicorn_config(app, settings))
         announce = asyncio.create_task(_announce(server, platform))
         try:
             await server.serve()

@@ -355,7 +355,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.deflate:
         os.environ["WS_BENCH_DEFLATE"] = "1"
-    print(f"uvicorn ws={WS_PROTOCOL}, permessage-deflate {'on' if args.deflate else 'off'}")
+    deflate = "on" if args.deflate else "off"
+    print(f"uvicorn ws={WS_PROTOCOL.__name__}, permessage-deflate {deflate}")
     print(f"{'clients':>8} {'trades':>7} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'max ms':>8} {'dropped':>8} {'server RSS MiB':>15}")
     for n in args.clients:

@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.kit.server import RunningServer, TestUser, running_platform
 from tradehall.entrypoints.api.ws.feed import market_data
+from tradehall.entrypoints.api.ws.server_protocol import text_frame
 
 Book = dict[str, str]
 
@@ -396,5 +397,11 @@ async def test_compression_when_client_offers_deflate_is_used_only_if_configured
         agreed = ws.response.headers.get("Sec-WebSocket-Extensions") if ws.response else None
         assert (agreed or "").startswith("permessage-deflate") is deflate
         await send(ws, type="subscribe", channels=["trades.BTC-USD"], id=1)
-        reply = await recv(ws)
-        assert reply["type"] in {"subscribed", "error"}, reply
+        assert (await recv(ws))["type"] in {"subscribed", "error"}
+        # Pre-built frames go out directly only on an uncompressed connection; a compressed
+        # one is left to the ASGI send, which compresses.
+        (conn,) = market_data(srv.platform).connections
+        written = conn._direct is not None and conn._direct(text_frame('{"type":"probe"}'))
+        assert written is not deflate
+        if written:
+            assert (await recv(ws))["type"] == "probe"

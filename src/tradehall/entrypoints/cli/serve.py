@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 import uvicorn
 
+from tradehall.entrypoints.api.ws.server_protocol import FanOutProtocol
 from tradehall.entrypoints.demo import credentials
 from tradehall.entrypoints.demo.setup import DemoComponent
 from tradehall.journal import JournalCorrupted, JournalLocked
@@ -38,10 +39,10 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 Role = Literal["platform", "fallback", "api", "ws-gateway", "engine", "projector"]
 ROLES: tuple[Role, ...] = ("platform", "fallback", "api", "ws-gateway", "engine", "projector")
-# uvicorn's sans-I/O WebSocket protocol: a send frames the text and writes it to the transport,
-# where the default (websockets' legacy asyncio protocol) took 1.4-2x the CPU per send in the
-# fan-out (docs/benchmarks.md §6).
-WS_PROTOCOL = "websockets-sansio"
+# uvicorn's sans-I/O WebSocket protocol (the default, websockets' legacy asyncio one, took
+# 1.4-2x the CPU per fan-out send) with direct writes of pre-built frames (server_protocol.py;
+# docs/benchmarks.md §6).
+WS_PROTOCOL = FanOutProtocol
 
 
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:

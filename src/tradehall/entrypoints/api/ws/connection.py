@@ -24,6 +24,7 @@ from typing import Any
 
 from starlette.types import Send
 
+from tradehall.entrypoints.api.ws.server_protocol import text_frame
 from tradehall.service.auth import Principal
 
 _log = logging.getLogger(__name__)
@@ -47,15 +48,31 @@ class WsConfig:
     close_timeout_s: float = 10.0  # how long a close may wait for a blocked socket
 
 
+_last_frame: list[tuple[str, bytes]] = [("", text_frame(""))]
+
+
+def shared_frame(text: str) -> bytes:
+    """The frame of `text`, built once for all the clients a fan-out pushes it to."""
+    last = _last_frame[0]  # one read: another thread's loop may replace it meanwhile
+    if last[0] is text:
+        return last[1]
+    frame = text_frame(text)
+    _last_frame[0] = (text, frame)
+    return frame
+
+
 class Connection:
     """A connected client as the fan-out sees it."""
 
-    __slots__ = ("_bytes", "_closer", "_queue", "_send", "_writer", "channels", "closed",
-                 "config", "last_seen", "on_abandon", "principal", "sent")
+    __slots__ = ("_bytes", "_closer", "_direct", "_queue", "_send", "_writer", "channels",
+                 "closed", "config", "last_seen", "on_abandon", "principal", "sent")
 
-    def __init__(self, send: Send, config: WsConfig, now: float) -> None:
+    def __init__(self, send: Send, config: WsConfig, now: float,
+                 direct: Callable[[bytes], bool] | None = None) -> None:
         self.config = config
         self._send = send
+        # The server's direct frame write (server_protocol.DIRECT_SEND), when it offers one.
+        self._direct = direct
         self._queue: deque[str] = deque()
         self._bytes = 0
         self._writer: asyncio.Task[None] | None = None
@@ -75,9 +92,14 @@ class Connection:
         if self.closed:
             return False
         if self._writer is None:
-            # Fast path: nothing is pending, so try to send right here. The ASGI send of a
-            # writable socket completes without suspending; only when it suspends (the
-            # socket's buffer is full) does a task take over and drain the queue.
+            # Fast path: nothing is pending, so try to send right here: a direct frame write
+            # when the server can take it now, else the ASGI send. That completes without
+            # suspending on a writable socket; only when it suspends (the socket's buffer is
+            # full) does a task take over and drain the queue.
+            direct = self._direct
+            if direct is not None and direct(shared_frame(text)):
+                self.sent += 1
+                return True
             self._begin(text)
             return not self.closed
         if len(self._queue) >= self.config.queue_limit or (

@@ -31,6 +31,7 @@ from tradehall.entrypoints.api.ws.connection import CLOSE_REVOKED, Connection
 from tradehall.entrypoints.api.ws.feed import MarketDataFeed, market_data
 from tradehall.entrypoints.api.ws.render import timestamp
 from tradehall.entrypoints.api.ws.revocation import REVOKED_REASON, revocation_guard
+from tradehall.entrypoints.api.ws.server_protocol import DIRECT_SEND
 from tradehall.identity.context import RequestContext
 from tradehall.kernel.errors import InvalidInput, NotFound, TradehallError, Unauthorized
 from tradehall.kernel.ids import account_uuid
@@ -54,7 +55,8 @@ async def stream(websocket: WebSocket) -> None:
     platform: Platform = websocket.app.state.platform
     feed = market_data(platform)
     await websocket.accept()
-    conn = Connection(websocket.send, feed.config, asyncio.get_running_loop().time())
+    conn = Connection(websocket.send, feed.config, asyncio.get_running_loop().time(),
+                      direct=(websocket.scope.get("extensions") or {}).get(DIRECT_SEND))
     session = _Session(platform, feed, conn, request_context(websocket))
     guard = revocation_guard(platform)
     guard.track(session)

@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tradehall.journal.codec import SEGMENT_HEADER_SIZE, decode_segment_header
 from tradehall.journal.errors import JournalCorrupted
@@ -35,7 +35,6 @@ from tradehall.journal.files import DirectoryLock, FileOps, OsFileOps, fsync_dir
 from tradehall.journal.reader import list_segments, read_journal, segments_directory
 from tradehall.journal.snapshot import (
     SkippedSnapshot,
-    Snapshot,
     list_snapshots,
     read_snapshot,
     snapshots_directory,
@@ -43,6 +42,13 @@ from tradehall.journal.snapshot import (
 
 if TYPE_CHECKING:
     from tradehall.journal.writer import JournalWriter
+
+
+class _Kept(NamedTuple):
+    # A checked snapshot without its payload: several may be kept, each can be large.
+    path: Path
+    seq: int
+    chain_hash: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +149,9 @@ def _prune(
 
 def _sort_snapshots(
     directory: str | os.PathLike[str], keep: int
-) -> tuple[list[Snapshot], list[Path], list[SkippedSnapshot]]:
+) -> tuple[list[_Kept], list[Path], list[SkippedSnapshot]]:
     # Newest first: the first `keep` valid ones are kept, later valid ones go.
-    kept: list[Snapshot] = []
+    kept: list[_Kept] = []
     older: list[Path] = []
     damaged: list[SkippedSnapshot] = []
     for entry in reversed(list_snapshots(directory)):
@@ -158,13 +164,13 @@ def _sort_snapshots(
             damaged.append(SkippedSnapshot(entry.path, f"unreadable: {error}"))
             continue
         if len(kept) < keep:
-            kept.append(snapshot)
+            kept.append(_Kept(entry.path, snapshot.seq, snapshot.chain_hash))
         else:
             older.append(entry.path)
     return kept, older, damaged
 
 
-def _check_kept(directory: str | os.PathLike[str], kept: list[Snapshot], first_seq: int) -> None:
+def _check_kept(directory: str | os.PathLike[str], kept: list[_Kept], first_seq: int) -> None:
     # Snapshots from before an earlier prune cannot be checked and decide nothing below.
     covered = sorted((s for s in kept if s.seq >= first_seq - 1), key=lambda s: s.seq)
     if not covered:

@@ -14,7 +14,10 @@ Then it times, each on a cold `EngineHost.open`:
 
 Before 1 and 2 it also times `JournalWriter.open` alone (the scan that finds the last seq and a
 torn tail, then close), with the records and segments that scan walked. `--segment-mib` sets
-the segment size (the writer rolls at it and at each snapshot).
+the segment size (the writer rolls at it and at each snapshot). Last, with the snapshots back:
+the snapshot retention the host runs after each snapshot (reading and checking every snapshot,
+nothing to remove with two), `prune_journal` keeping only S2, and the writer open and recovery
+of the pruned folder.
 
 Each recovery must end on the state hash of the engine that wrote the journal (checked,
 not timed). The snapshot loads are also broken down into file read + checksum, `restore`,
@@ -40,7 +43,7 @@ from streams import SHAPES, OrderCrowd, Timed, add_stream_arguments
 from tradehall.engine.codec import encode_command
 from tradehall.engine.state import encode_state, restore, state_hash
 from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig, Recovery
-from tradehall.journal import JournalConfig, JournalWriter, load_latest_snapshot
+from tradehall.journal import JournalConfig, JournalWriter, load_latest_snapshot, prune_journal
 from tradehall.journal.reader import list_segments
 
 Row = list[str]
@@ -61,8 +64,13 @@ def append(host: EngineHost, chunk: Sequence[Timed]) -> None:
 
 
 def host_config(root: Path, args: argparse.Namespace) -> EngineHostConfig:
-    """The host configuration every step uses (fsync off, the chosen segment size)."""
-    return EngineHostConfig(data_dir=root, fsync=False, segment_max_bytes=args.segment_mib * MIB)
+    """The host configuration every step uses (fsync off, the chosen segment size).
+
+    Snapshot retention is off so that the snapshot write rows time the write alone; the
+    retention is timed on its own row.
+    """
+    return EngineHostConfig(data_dir=root, fsync=False, segment_max_bytes=args.segment_mib * MIB,
+                            snapshots_kept=0)
 
 
 def build(root: Path, args: argparse.Namespace) -> tuple[str, int, Row]:
@@ -157,6 +165,25 @@ def snapshot_breakdown(root: Path, label: str) -> list[Row]:
     ]
 
 
+def prune_rows(root: Path, args: argparse.Namespace, expected_hash: str) -> list[Row]:
+    """Time the host's snapshot retention, a prune down to S2, and opening the pruned folder."""
+    start = time.perf_counter()
+    kept = prune_journal(root, keep_snapshots=3, segments=False)
+    rows = [["snapshot retention (keep 3, as after each snapshot)",
+             f"{time.perf_counter() - start:.2f}", f"{len(kept.kept_snapshots)} snapshots read",
+             "0 removed", "-"]]
+    start = time.perf_counter()
+    pruned = prune_journal(root, keep_snapshots=1)
+    rows.append(["prune_journal(keep_snapshots=1)", f"{time.perf_counter() - start:.2f}",
+                 f"{len(pruned.removed_segments)} segments, {len(pruned.removed_snapshots)} "
+                 f"snapshot removed", f"starts at seq {pruned.first_seq:,}", "-"])
+    rows.append(timed_writer_open(root, args, "writer open: after prune"))
+    row, host = timed_open(root, args, "open: S2 after prune", expected_hash)
+    host.close()
+    rows.append(row)
+    return rows
+
+
 def journal_bytes(root: Path) -> int:
     """Bytes of every journal segment."""
     return sum(p.stat().st_size for p in (root / "journal").glob("*.log"))
@@ -213,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         host.close()
         del host
         rows.append(row)
+        (root / "snapshots-hidden").rename(root / "snapshots")
+        rows.extend(prune_rows(root, args, expected))
     print()
     print_table(["step", "seconds", "size / work", "note", "gc s"], rows)
     print(f"peak RSS: {peak_rss_mib():.0f} MiB")

@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -96,7 +97,7 @@ async def add_market(platform: Platform, users: int) -> list[list[str]]:
 
 
 async def serve(data_dir: Path, port: int, users: int, ready_file: Path,
-                profile: Path | None) -> None:
+                profile: Path | None, read_models: Path | None = None) -> None:
     """Run a platform with the benchmark's market and users until SIGTERM."""
     import signal
 
@@ -106,7 +107,10 @@ async def serve(data_dir: Path, port: int, users: int, ready_file: Path,
     from tradehall.config import Settings
     from tradehall.entrypoints.api.app import create_app
 
-    settings = Settings(data_dir=data_dir, demo=False, fsync=True, host=HOST, port=port)
+    database_url = (f"sqlite:///{read_models / 'read-models.db'}"
+                    if read_models is not None else None)
+    settings = Settings(data_dir=data_dir, demo=False, fsync=True, host=HOST, port=port,
+                        database_url=database_url)
     platform = await build(settings)
     await platform.start()
     credentials = await add_market(platform, users)
@@ -271,6 +275,10 @@ def server_process(args: argparse.Namespace,
                str(ready)]
     if args.profile:
         command += ["--profile", args.profile]
+    folder = None
+    if args.read_models_dir is not None:
+        folder = Path(tempfile.mkdtemp(prefix="rest-bench-", dir=args.read_models_dir))
+        command += ["--read-models", str(folder)]
     if args.no_pin:
         command.append("--no-pin")
     proc = subprocess.Popen(command)
@@ -288,6 +296,8 @@ def server_process(args: argparse.Namespace,
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 async def run_closed(args: argparse.Namespace, port: int, keys: list[list[str]],
@@ -423,6 +433,8 @@ def describe(args: argparse.Namespace) -> str:
     embedded = "server and load generator on separate cores, fsync on"
     if args.no_pin:
         embedded = "server and load generator placed by the OS, fsync on"
+    if args.read_models_dir is not None:
+        embedded += f", SQLite read models under {args.read_models_dir}"
     scaleout = ("scale-out (nats-server with JetStream, engine"
                 f"{' + standby' if args.standby else ''}, projector, api, PostgreSQL), "
                 "no pinning")
@@ -455,6 +467,10 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432",
                         help="scale-out: local PostgreSQL server to create the run's database "
                         "on (dropped after)")
+    parser.add_argument("--read-models-dir", type=Path,
+                        help="embedded: keep the SQLite read models in a temporary folder "
+                        "under this one (another device than the journal's, e.g. /dev/shm)")
+    parser.add_argument("--read-models", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--provision", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -465,7 +481,7 @@ def main() -> None:
         if not args.no_pin:
             pin(0)
         asyncio.run(serve(args.data_dir, args.port, args.users, args.ready_file,
-                          Path(args.profile) if args.profile else None))
+                          Path(args.profile) if args.profile else None, args.read_models))
         return
     if args.provision:
         asyncio.run(provision(args.data_dir, args.users, args.ready_file))

@@ -287,7 +287,8 @@ async def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
         engine = scale_out.port
     elif settings.role in ("platform", "fallback"):
         host = EngineHostConfig(data_dir=data_dir / "journal", fsync=settings.fsync,
-                                snapshot_every=settings.snapshot_every)
+                                snapshot_every=settings.snapshot_every,
+                                snapshots_kept=settings.snapshots_kept)
         engine = engine_thread = EngineThread(
             EngineThreadConfig(host=host, book_depth=settings.book_depth,
                                max_batch=settings.max_batch),

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     book_depth: int = Field(default=50, ge=1, le=1000)
     max_batch: int = Field(default=1024, ge=1, le=65536)
     snapshot_every: int = Field(default=200_000, ge=0)
+    snapshots_kept: int = Field(default=3, ge=0)
+    """Snapshot files kept after each snapshot (0 keeps all); journal segments are removed only
+    by `tradehall journal prune`."""
     # -- Sessions and tokens (RS256 access tokens, refresh-token families, key ring) --
     access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_s: int = Field(default=14 * 86_400, ge=300, le=365 * 86_400)

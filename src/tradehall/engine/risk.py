@@ -10,6 +10,7 @@ always covers the fills it pays for. No I/O.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from tradehall.trading.instrument import PPM, Instrument, fee_ceil
 
@@ -77,3 +78,17 @@ def margin_cost(inst: Instrument, price: int, lots: int, fee_ppm: int, closing: 
     notional = inst.notional_floor(price, lots)
     opening = inst.notional_floor(price, max(0, lots - closing))
     return -(-opening * inst.margin_ppm // PPM) + notional * fee_ppm // PPM
+
+
+def margin_affordable(inst: Instrument, price: int, qty: int, held: int, available: int,
+                      closing: int) -> tuple[int, int]:
+    """Return the lots a margin taker can pay for and how much more it must hold for them.
+
+    The lots are the most, up to `qty`, whose cost at `price` fits in its hold plus what is
+    available, the first `closing` of them reducing its position (no margin); the extra is
+    zero or less when the hold covers them. `Settlement._affordable` and the fill-or-kill
+    check both decide with this.
+    """
+    cost = partial(margin_cost, closing=closing)
+    lots = affordable_lots(inst, price, held + available, inst.taker_ppm, qty, cost)
+    return lots, cost(inst, price, lots, inst.taker_ppm) - held

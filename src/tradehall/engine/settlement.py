@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from functools import partial
 from heapq import heappush
 from typing import Any, Final
 
@@ -80,6 +79,35 @@ class RetiredIds:
         return (self._done_ns.popleft(), self._accounts.popleft(), self._client_ids.popleft(),
                 self._order_ids.popleft())
 
+
+def settle_position(inst: Instrument, pos: Position, is_buy: bool, price: int, qty: int,
+                    cash: int) -> tuple[int, int, int, int]:
+    """Apply one side of a margin fill of `qty` lots at `price` to its position.
+
+    Lots that reduce the position close first, the rest open it in the fill's direction.
+    Returns (lots closed, margin freed, realized P&L, margin taken), money in quote minor
+    units. `cash` is what the account has available before the fill: a loss larger than that
+    plus the freed margin stays with the venue (no liquidations yet). The fill-or-kill check
+    runs this on copies of positions, so both see the same arithmetic.
+    """
+    closed = min(qty, pos.reducible(is_buy))
+    released = pnl = margin = 0
+    if closed:
+        released = pos.margin * closed // abs(pos.net_qty)
+        pnl_ticks, _ = pos.reduce(closed, price)
+        pos.margin -= released
+        pnl = pnl_ticks * inst.notional_num // inst.notional_den
+        if pnl < 0:
+            pnl = -min(-pnl, cash + released)
+        pos.realized_pnl += pnl
+    opening = qty - closed
+    if opening:
+        margin = inst.notional_floor(price, opening) * inst.margin_ppm // PPM
+        pos.margin += margin
+        pos.increase(opening, price, is_buy)
+    return closed, released, pnl, margin
+
+
 # Hot event classes as C statics when compiled (a module attribute lookup otherwise).
 _Trade: Final = e.Trade
 _PositionChanged: Final = e.PositionChanged
@@ -121,10 +149,9 @@ class Settlement:
         """
         if inst.is_margin:
             # Lots that reduce the position release margin instead of taking it.
-            cost = partial(risk.margin_cost, closing=self._reducible(order, inst))
-            budget = order.held + order.hold.available
-            lots = risk.affordable_lots(inst, price, budget, inst.taker_ppm, qty, cost)
-            extra = cost(inst, price, lots, inst.taker_ppm) - order.held
+            lots, extra = risk.margin_affordable(inst, price, qty, order.held,
+                                                 order.hold.available,
+                                                 self._reducible(order, inst))
             if extra > 0:
                 self.ledger.hold(order.hold, extra)
                 order.held += extra
@@ -186,30 +213,14 @@ class Settlement:
         if pos is None:
             pos = self.positions[key] = Position(order.account, inst.symbol)
         bal = order.hold
-        self._take_from_hold(order, fee)
-        bal.held -= fee
+        closed, released, pnl, margin = settle_position(inst, pos, order.is_buy, price, qty,
+                                                        bal.available)
+        self._take_from_hold(order, fee + margin)  # the margin stays in the held bucket
+        bal.held -= fee + released
+        bal.available += released + pnl
         self._fee_balance(inst).available += fee
-        reduce = min(qty, pos.reducible(order.is_buy))
-        if reduce:
-            released = pos.margin * reduce // abs(pos.net_qty)
-            pnl_ticks, _ = pos.reduce(reduce, price)
-            pos.margin -= released
-            bal.held -= released
-            bal.available += released
-            pnl = pnl_ticks * inst.notional_num // inst.notional_den
-            clearing = self.ledger.balance(CLEARING_ACCOUNT, inst.quote)
-            if pnl < 0:
-                # A loss larger than the account's cash stays with the venue (no liquidations yet).
-                pnl = -min(-pnl, bal.available)
-            clearing.available -= pnl
-            bal.available += pnl
-            pos.realized_pnl += pnl
-        opening = qty - reduce
-        if opening:
-            margin = inst.notional_floor(price, opening) * inst.margin_ppm // PPM
-            self._take_from_hold(order, margin)
-            pos.margin += margin  # stays in the balance's held bucket
-            pos.increase(opening, price, order.is_buy)
+        if closed:
+            self.ledger.balance(CLEARING_ACCOUNT, inst.quote).available -= pnl
         self._out.append(_PositionChanged(order.account, inst.symbol, pos.net_qty,
                                            pos.cost_ticks, pos.realized_pnl, pos.margin))
 

@@ -23,6 +23,15 @@ class Position:
         self.realized_pnl = 0  # quote minor units, cumulative
         self.margin = 0  # quote minor units held for the open quantity
 
+    def copy(self) -> Position:
+        """Return an independent copy (the fill-or-kill check works on copies)."""
+        twin = Position(self.account, self.symbol)
+        twin.net_qty = self.net_qty
+        twin.cost_ticks = self.cost_ticks
+        twin.realized_pnl = self.realized_pnl
+        twin.margin = self.margin
+        return twin
+
     def reducible(self, is_buy: bool) -> int:
         """Lots an order on this side may take off the position without flipping it."""
         if is_buy:

@@ -23,6 +23,7 @@ MODULES = (
     "tradehall/engine/book.py",
     "tradehall/engine/orders.py",
     "tradehall/engine/orderflow.py",
+    "tradehall/engine/fill_or_kill.py",
     "tradehall/engine/settlement.py",
     "tradehall/engine/matcher.py",
     "tradehall/engine/risk.py",

@@ -1,13 +1,12 @@
 """Scenario tables: a FOK order fills completely or not at all, whatever its fills change.
 
-Cases found by property tests of FOK orders on a margin instrument (positions closed and
-flipped, cash trimmed to a few dollars, the taker's own and reduce-only makers, stops). In the
-first three the check before matching lets a FOK fill in part: a reduce-only stop whose
-position shrank while it waited, a stop sell that closes a position at a loss before it opens
-the other way (the loss eats the cash the opening needs), and the same loss taken by the
-taker's own reduce-only maker in a self-trade. In the last two it kills a FOK the match would
-fill: margin freed by the closing part of the fill, and the taker's own reduce-only order that
-its first fill gives something to reduce. Strict xfail until the check is fixed.
+The first three tables are cases the property tests of `tests/unit/engine/test_fill_or_kill.py`
+found where the old check let a FOK fill in part: a reduce-only stop whose position shrank
+while it waited, a stop sell that closes a position at a loss before it opens the other way
+(the loss eats the cash the opening needs), and the same loss taken by the taker's own
+reduce-only maker in a self-trade. The last two are cases it found where the old check killed
+a FOK the match would have filled: margin freed by the closing part of the fill, and the
+taker's own reduce-only order that its first fill gives something to reduce.
 """
 
 from __future__ import annotations
@@ -42,8 +41,6 @@ STP_NONE = SelfTradePrevention.NONE
 # A stop sell holds margin at its stop less the collar: half the stop here, so one that
 # triggers at its stop needs twice the margin it holds for the lots it opens.
 WIDE_COLLAR = [margin_instrument(stop_collar="0.5")]
-PARTIAL = "the FOK check does not follow positions and cash through the match: fills in part"
-KILLED = "the FOK check does not follow positions and cash through the match: kills a fill"
 
 SCENARIOS = [
     Scenario("fok_reduce_only_stop_whose_position_shrank_while_waiting_does_not_trade", [
@@ -68,7 +65,7 @@ SCENARIOS = [
         ]),
         PositionIs(ALICE, P, 2),
         BookIs(P, bids=[(95_00, [("d1", 9)])]),
-    ], known_bug=PARTIAL),
+    ]),
     Scenario("fok_stop_sell_that_closes_at_a_loss_then_opens_counts_the_loss", [
         # 13.00 of margin for the position, 30.00 held by the stop, 20.00 spare.
         (deposit(ERIN, USD, 63_00), [deposited(ERIN, 63_00)]),
@@ -94,7 +91,7 @@ SCENARIOS = [
         PositionIs(ERIN, P, 1, margin=13_00),
         BalanceIs(ERIN, USD, available=50_00, held=13_00),
         BookIs(P, bids=[(100_00, [("c1", 1), ("d1", 10)])]),
-    ], instruments=WIDE_COLLAR, known_bug=PARTIAL),
+    ], instruments=WIDE_COLLAR),
     Scenario("fok_stop_sell_meeting_its_own_reduce_only_bid_counts_the_loss_of_that_fill", [
         # 7.00 of margin for the position, 10.00 held by the stop, 10.00 spare.
         (deposit(ERIN, USD, 27_00), [deposited(ERIN, 27_00)]),
@@ -123,7 +120,7 @@ SCENARIOS = [
         PositionIs(ERIN, P, -1, margin=7_00),
         BalanceIs(ERIN, USD, available=20_00, held=7_00),
         BookIs(P, bids=[(100_00, [("e3", 1), ("d2", 1)])]),
-    ], instruments=WIDE_COLLAR, known_bug=PARTIAL),
+    ], instruments=WIDE_COLLAR),
     Scenario("fok_margin_buy_pays_its_opening_lots_with_margin_its_closing_lots_free", [
         (deposit(ERIN, USD, 11_00), [deposited(ERIN, 11_00)]),
         (sell(ERIN, "e1", 1, 100_00, symbol=P), [accepted("e1")]),
@@ -141,7 +138,7 @@ SCENARIOS = [
             trade(1, 100_00, maker="c1", taker="e2", taker_leaves_qty=0),
         ]),
         BalanceIs(ERIN, USD, available=1_00, held=10_00),
-    ], known_bug=KILLED),
+    ]),
     Scenario("fok_with_stp_none_counts_its_own_reduce_only_order_its_first_fill_feeds", [
         (buy(ALICE, "a1", 1, 100_00, symbol=P), [accepted("a1")]),
         (sell(BOB, "b1", 1, 100_00, symbol=P), [
@@ -164,7 +161,7 @@ SCENARIOS = [
         ]),
         IsOpen(ALICE, "r1", is_open=False),
         PositionIs(ALICE, P, 1),
-    ], known_bug=KILLED),
+    ]),
 ]
 
 

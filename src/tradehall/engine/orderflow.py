@@ -11,6 +11,7 @@ from heapq import heappop, heappush
 from typing import Any, Final
 
 from tradehall.engine import risk
+from tradehall.engine.fill_or_kill import fills_completely
 from tradehall.engine.orders import (
     CANCEL_NEWEST,
     CANCEL_OLDEST,
@@ -19,7 +20,6 @@ from tradehall.engine.orders import (
     FOK,
     HALTED,
     LIMIT,
-    MARKET,
     STOP,
     STOP_LIMIT,
     STP_NONE,
@@ -236,8 +236,8 @@ class OrderFlow(Settlement):
     def _execute(self, order: Order, inst: Instrument, limit: int | None, ts: int) -> None:
         """Match an incoming order, then rest, cancel or finish what is left of it."""
         book = self.books[inst.symbol]
-        if order.no_rest and order.time_in_force == FOK and not self._fillable(
-                order, inst, book, limit):
+        if order.no_rest and order.time_in_force == FOK and not fills_completely(
+                order, inst, book, limit, self.positions):
             self._cancel_order(order, "fok_unfillable")
         else:
             self._match(order, inst, book, limit)
@@ -275,6 +275,7 @@ class OrderFlow(Settlement):
         return True
 
     def _match(self, order: Order, inst: Instrument, book: Any, limit: int | None) -> None:  # noqa: C901
+        # The FOK check (engine/fill_or_kill.py) repeats these steps on copies: change both.
         is_buy = order.is_buy
         best_opposite = book.best_ask if is_buy else book.best_bid
         while order.leaves:
@@ -315,66 +316,6 @@ class OrderFlow(Settlement):
             self._cancel_order(order, "self_trade_prevention")
             return True
         return False
-
-    def _fillable(self, order: Order, inst: Instrument, book: Any, limit: int | None) -> bool:
-        """Whether a FOK order can fill completely now.
-
-        Walks the book as `_match` will: own orders per its STP mode, reduce-only makers only
-        up to what their positions can still reduce, and, where fills are paid as they happen
-        (market buys, margin), only as far as the funds `_affordable` allows.
-        """
-        need = order.leaves
-        budget = self._fok_budget(order, inst)
-        closing = self._reducible(order, inst)
-        makers_left: dict[AccountId, int] = {}
-        for level in book.levels(not order.is_buy):
-            price = level.price
-            if limit is not None and (price > limit if order.is_buy else price < limit):
-                return False
-            for maker in level.orders():
-                if maker.account == order.account and order.stp != STP_NONE:
-                    if order.stp == CANCEL_OLDEST:
-                        continue
-                    return False
-                lots = self._maker_lots(maker, inst, min(need, maker.leaves), makers_left)
-                if budget is not None:
-                    budget -= self._taker_cost(inst, price, lots, closing)
-                    if budget < 0:
-                        return False
-                    closing = max(0, closing - lots)
-                need -= lots
-                if need <= 0:
-                    return True
-        return False
-
-    @staticmethod
-    def _fok_budget(order: Order, inst: Instrument) -> int | None:
-        # What a FOK taker's fills may spend, or None when its hold covers any fill.
-        if inst.is_margin:
-            return order.held + order.hold.available
-        if order.order_type == MARKET and order.is_buy:
-            return order.held
-        return None
-
-    @staticmethod
-    def _taker_cost(inst: Instrument, price: int, lots: int, closing: int) -> int:
-        if inst.is_margin:
-            return risk.margin_cost(inst, price, lots, inst.taker_ppm, closing)
-        return risk.spot_cost(inst, price, lots, inst.taker_ppm)
-
-    def _maker_lots(self, maker: Order, inst: Instrument, lots: int,
-                    left: dict[AccountId, int]) -> int:
-        # Each fill of an account's makers reduces its position in turn; a reduce-only maker
-        # trades only while something is left to reduce.
-        if not inst.is_margin:
-            return lots
-        reducible = left.get(maker.account)
-        if reducible is None:
-            reducible = self._reducible(maker, inst)
-        if maker.reduce_only:
-            lots = min(lots, reducible)
-        left[maker.account] = max(0, reducible - lots)
-        return lots
 
     # -- Stops ------------------------------------------------------------------------------
 

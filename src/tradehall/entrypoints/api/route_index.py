@@ -30,8 +30,18 @@ _IncludedRouter: type | None = getattr(fastapi_routing, "_IncludedRouter", None)
 
 
 def install(app: FastAPI) -> None:
-    """Route `app`'s requests through the index; call after every router is included."""
+    """Route `app`'s requests through the index; call after every router is included.
+
+    Raises
+    ------
+    RuntimeError
+        If the router has middleware of its own, which the index would bypass.
+    """
     router = app.router
+    if isinstance(router.middleware_stack, RouteIndex):
+        return
+    if router.middleware_stack != router.app:
+        raise RuntimeError("the router has middleware of its own; the index would skip it")
     router.middleware_stack = RouteIndex(router)
 
 
@@ -67,7 +77,10 @@ def _keys_of(routes: Iterable[BaseRoute]) -> set[str] | None:
 
 
 class RouteIndex:
-    """The router's innermost ASGI app: the index first, then FastAPI's own `app`."""
+    """The router's innermost ASGI app: the index first, then FastAPI's own `app`.
+
+    The index is rebuilt when the app's list of entries changes, not when an already included
+    router gains a route (which `create_app` never does after `install`)."""
 
     def __init__(self, router: fastapi_routing.APIRouter) -> None:
         self._router = router

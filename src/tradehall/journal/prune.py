@@ -31,8 +31,20 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from tradehall.journal.codec import SEGMENT_HEADER_SIZE, decode_segment_header
 from tradehall.journal.errors import JournalCorrupted
-from tradehall.journal.files import DirectoryLock, FileOps, OsFileOps, fsync_directory
-from tradehall.journal.reader import list_segments, read_journal, segments_directory
+from tradehall.journal.files import (
+    DirectoryLock,
+    FileOps,
+    OsFileOps,
+    fsync_directory,
+    write_all,
+)
+from tradehall.journal.reader import (
+    PRUNE_MARKER,
+    list_segments,
+    prune_marker_text,
+    read_journal,
+    segments_directory,
+)
 from tradehall.journal.snapshot import (
     SkippedSnapshot,
     list_snapshots,
@@ -135,6 +147,9 @@ def _prune(
     if doomed_segments:
         first_seq = all_segments[len(doomed_segments)][0]
     if not dry_run:
+        if doomed_segments:
+            # Before anything goes: a journal starting later than the marker lost segments.
+            _write_marker(ops, segments_directory(directory), first_seq)
         _remove(ops, segments_directory(directory), doomed_segments)
         _remove(ops, snapshots_directory(directory), older)
     return PruneResult(
@@ -208,6 +223,19 @@ def _header_matches(path: Path, name_seq: int) -> bool:
         return decode_segment_header(head).first_seq == name_seq
     except ValueError:
         return False
+
+
+def _write_marker(ops: FileOps, folder: Path, first_seq: int) -> None:
+    # Atomic and durable, like a snapshot: temporary file, fsync, rename, fsync the folder.
+    temporary = folder / f".{PRUNE_MARKER}.tmp"
+    fd = ops.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        write_all(ops, fd, prune_marker_text(first_seq))
+        ops.fsync(fd)
+    finally:
+        ops.close(fd)
+    os.replace(temporary, folder / PRUNE_MARKER)
+    fsync_directory(ops, folder)
 
 
 def _remove(ops: FileOps, folder: Path, paths: list[Path]) -> None:

@@ -22,8 +22,10 @@ snapshot to the journal it continues. Only `verify_journal` proves the whole cha
 A pruned journal (`prune_journal` removed its oldest segments) starts at its first retained
 segment, whose header is trusted like a skipped segment's. Reading from a seq inside the
 retained segments works; reading from an earlier seq raises `JournalPruned` naming the first
-retained seq. From the files alone a pruned journal and one whose oldest segments were lost
-look the same; every missing segment after the first retained one is still corruption.
+retained seq. `prune_journal` first writes the marker `DIR/journal/PRUNED` with the seq the
+journal starts at from then on, so a journal whose first segment starts later than that seq
+(1 without a marker) lost segments: that is corruption, as is every missing segment after the
+first retained one.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from tradehall.journal.codec import (
 from tradehall.journal.errors import JournalCorrupted, JournalPruned
 
 SEGMENTS_SUBDIR = "journal"
+PRUNE_MARKER = "PRUNED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,32 @@ def read_journal(
         match the journal (or the journal ends before `from_seq - 1`).
     """
     return iter(JournalScan(directory, from_seq, prev_hash=prev_hash))
+
+
+def pruned_start(directory: str | os.PathLike[str]) -> int:
+    """Return the seq the journal must start at: 1, or where the last prune left it.
+
+    Raises
+    ------
+    JournalCorrupted
+        If the prune marker cannot be read or does not hold a seq.
+    """
+    path = segments_directory(directory) / PRUNE_MARKER
+    try:
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        return 1
+    except (OSError, ValueError) as error:
+        raise JournalCorrupted(PRUNE_MARKER, 0, f"unreadable prune marker: {error}") from None
+    word, _, digits = text.strip().partition(" ")
+    if word != "first_seq" or not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
+        raise JournalCorrupted(PRUNE_MARKER, 0, f"bad prune marker: {text[:80]!r}")
+    return int(digits)
+
+
+def prune_marker_text(first_seq: int) -> bytes:
+    """The content of the prune marker for a journal starting at `first_seq`."""
+    return f"first_seq {first_seq}\n".encode("ascii")
 
 
 def first_retained_seq(directory: str | os.PathLike[str]) -> int:
@@ -226,6 +255,11 @@ class JournalScan:
         if not segments:
             return 0
         first_seq, first_path = segments[0]
+        allowed = pruned_start(self._directory)
+        if first_seq > allowed:
+            reason = (f"missing segment: the journal must start at seq {allowed} (1, or where "
+                      f"the last prune left it) but its first segment starts at {first_seq}")
+            raise JournalCorrupted(first_path.name, 0, reason, allowed)
         if self._from_seq < first_seq:
             raise JournalPruned(first_path.name, first_seq, self._from_seq)
         start = 0

@@ -19,7 +19,12 @@ from tradehall.journal import (
     verify_journal,
     write_snapshot,
 )
-from tradehall.journal.reader import list_segments
+from tradehall.journal.reader import (
+    PRUNE_MARKER,
+    list_segments,
+    prune_marker_text,
+    segments_directory,
+)
 from tradehall.journal.snapshot import list_snapshots
 
 SNAPSHOT_SEQS = (10, 20, 30, 40)
@@ -315,3 +320,42 @@ def test_prune_when_snapshots_only_keeps_every_segment(tmp_path: Path) -> None:
 
     assert (_segment_firsts(tmp_path), _snapshot_seqs(tmp_path)) == (segments_before, [40])
     assert (result.removed_segments, result.first_seq) == ((), 1)
+
+
+def test_prune_when_done_leaves_a_marker_so_a_later_loss_is_still_corruption(
+    tmp_path: Path,
+) -> None:
+    # Arrange: pruned down to 31; then the first retained segment is lost too.
+    _write(tmp_path)
+    prune_journal(tmp_path, keep_snapshots=2)
+    assert (segments_directory(tmp_path) / PRUNE_MARKER).read_bytes() == b"first_seq 31\n"
+    list_segments(tmp_path)[0][1].unlink()
+
+    # Act
+    report = verify_journal(tmp_path)
+
+    # Assert
+    assert report.corruption is not None
+    assert report.corruption.reason.startswith("missing segment: the journal must start at "
+                                               "seq 31")
+
+
+def test_prune_when_stopped_after_its_marker_still_reads_what_is_left(tmp_path: Path) -> None:
+    # A crash between the marker and the last removal: older segments than the marker's are
+    # still there and read as usual.
+    chain = _write(tmp_path)
+    (segments_directory(tmp_path) / PRUNE_MARKER).write_bytes(prune_marker_text(31))
+
+    report = verify_journal(tmp_path)
+
+    assert report.ok
+    assert [r.seq for r in read_journal(tmp_path, 1)][:3] == [1, 2, 3]
+    assert report.last_hash == chain[45]
+
+
+def test_prune_marker_when_damaged_is_reported(tmp_path: Path) -> None:
+    _write(tmp_path)
+    (segments_directory(tmp_path) / PRUNE_MARKER).write_bytes(b"first_seq x\n")
+
+    with pytest.raises(JournalCorrupted, match="bad prune marker"):
+        list(read_journal(tmp_path))

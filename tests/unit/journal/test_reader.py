@@ -22,7 +22,12 @@ from tradehall.journal.codec import (
     encode_record,
     encode_segment_header,
 )
-from tradehall.journal.reader import list_segments
+from tradehall.journal.reader import (
+    PRUNE_MARKER,
+    list_segments,
+    prune_marker_text,
+    segments_directory,
+)
 
 
 def _records(first: int, count: int) -> list[tuple[int, int, bytes]]:
@@ -153,11 +158,23 @@ def test_reader_when_middle_segment_deleted_raises_sequence_gap(tmp_path: Path) 
     assert (caught.value.file, caught.value.offset) == (segments[3].name, 0)
 
 
-def test_reader_when_first_segment_deleted_reads_it_as_pruned(tmp_path: Path) -> None:
-    # From the files alone a lost first segment cannot be told from a pruned one.
+def test_reader_when_first_segment_lost_without_a_prune_raises(tmp_path: Path) -> None:
     segments = _write(tmp_path, 30, segment_max_bytes=150)
     segments[0].unlink()
+
+    with pytest.raises(JournalCorrupted, match="missing segment: the journal must start at "
+                       "seq 1") as caught:
+        _seqs(tmp_path, int(segments[1].stem))
+
+    assert caught.value.file == segments[1].name
+
+
+def test_reader_when_first_segment_pruned_reads_from_the_first_retained(tmp_path: Path) -> None:
+    # The marker prune_journal writes first says where the journal starts now.
+    segments = _write(tmp_path, 30, segment_max_bytes=150)
     first = int(segments[1].stem)
+    (segments_directory(tmp_path) / PRUNE_MARKER).write_bytes(prune_marker_text(first))
+    segments[0].unlink()
 
     with pytest.raises(JournalPruned, match=f"starts at seq {first}") as caught:
         _seqs(tmp_path)

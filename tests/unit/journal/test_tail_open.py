@@ -15,7 +15,13 @@ from tradehall.journal import (
     verify_journal,
 )
 from tradehall.journal.codec import RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE
-from tradehall.journal.reader import list_segments, scan_tail
+from tradehall.journal.reader import (
+    PRUNE_MARKER,
+    list_segments,
+    prune_marker_text,
+    scan_tail,
+    segments_directory,
+)
 
 
 def _records(first: int, count: int) -> list[tuple[int, int, bytes]]:
@@ -155,6 +161,8 @@ def test_open_when_damage_in_the_tail_is_not_at_its_end_raises(tmp_path: Path) -
 def test_open_when_only_segment_is_headerless_after_pruning_raises(tmp_path: Path) -> None:
     # Nothing before it tells the seq and chain hash to continue from.
     segments = _write(tmp_path, 40)
+    marker = segments_directory(tmp_path) / PRUNE_MARKER
+    marker.write_bytes(prune_marker_text(int(segments[-1].stem)))
     for segment in segments[:-1]:
         segment.unlink()
     segments[-1].write_bytes(b"")

@@ -15,7 +15,17 @@ from tradehall.journal import (
     verify_journal,
     write_snapshot,
 )
-from tradehall.journal.reader import list_segments
+from tradehall.journal.reader import (
+    PRUNE_MARKER,
+    list_segments,
+    prune_marker_text,
+    segments_directory,
+)
+
+
+def mark_pruned(root: Path, first_seq: int) -> None:
+    """Write the marker `prune_journal` leaves, as if it had removed the segments."""
+    (segments_directory(root) / PRUNE_MARKER).write_bytes(prune_marker_text(first_seq))
 
 
 def _write(root: Path, count: int) -> dict[int, bytes]:
@@ -118,6 +128,7 @@ def test_verify_when_oldest_segments_pruned_checks_from_the_first_retained_one(
     chain = _write(tmp_path, 40)
     segments = list_segments(tmp_path)
     first = segments[2][0]
+    mark_pruned(tmp_path, first)
     for _, path in segments[:2]:
         path.unlink()
     write_snapshot(tmp_path, 3, chain[3], b"", b"")  # inside the pruned part
@@ -152,8 +163,9 @@ def test_verify_when_first_retained_header_damaged_reports_it(tmp_path: Path) ->
     # Arrange
     chain = _write(tmp_path, 40)
     segments = list_segments(tmp_path)
-    segments[0][1].unlink()
     first, path = segments[1]
+    mark_pruned(tmp_path, first)
+    segments[0][1].unlink()
     data = bytearray(path.read_bytes())
     data[20] ^= 0xFF
     path.write_bytes(bytes(data))

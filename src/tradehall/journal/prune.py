@@ -47,8 +47,7 @@ from tradehall.journal.reader import (
 )
 from tradehall.journal.snapshot import (
     SkippedSnapshot,
-    list_snapshots,
-    read_snapshot,
+    checked_snapshots,
     snapshots_directory,
 )
 
@@ -169,19 +168,13 @@ def _sort_snapshots(
     kept: list[_Kept] = []
     older: list[Path] = []
     damaged: list[SkippedSnapshot] = []
-    for entry in reversed(list_snapshots(directory)):
-        try:
-            snapshot = read_snapshot(entry.path)
-        except JournalCorrupted as error:
-            damaged.append(SkippedSnapshot(entry.path, str(error)))
-            continue
-        except OSError as error:
-            damaged.append(SkippedSnapshot(entry.path, f"unreadable: {error}"))
-            continue
-        if len(kept) < keep:
-            kept.append(_Kept(entry.path, snapshot.seq, snapshot.chain_hash))
+    for found in checked_snapshots(directory):
+        if isinstance(found, SkippedSnapshot):
+            damaged.append(found)
+        elif len(kept) < keep:
+            kept.append(_Kept(found.path, found.seq, found.chain_hash))
         else:
-            older.append(entry.path)
+            older.append(found.path)
     return kept, older, damaged
 
 

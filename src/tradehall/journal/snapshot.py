@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from hashlib import blake2b
 from pathlib import Path
@@ -178,6 +179,21 @@ def list_snapshots(directory: str | os.PathLike[str]) -> list[SnapshotFile]:
     return found
 
 
+def checked_snapshots(directory: str | os.PathLike[str],
+                      max_seq: int | None = None) -> Iterator[Snapshot | SkippedSnapshot]:
+    """Read the snapshots newest first (at or before `max_seq` when given), each checked: a
+    `Snapshot`, or a `SkippedSnapshot` saying why it failed. Lazy: stop early to read less."""
+    for entry in reversed(list_snapshots(directory)):
+        if max_seq is not None and entry.seq > max_seq:
+            continue
+        try:
+            yield read_snapshot(entry.path)
+        except JournalCorrupted as error:
+            yield SkippedSnapshot(entry.path, str(error))
+        except OSError as error:
+            yield SkippedSnapshot(entry.path, f"unreadable: {error}")
+
+
 def find_latest_snapshot(directory: str | os.PathLike[str],
                          max_seq: int | None = None) -> SnapshotSearch:
     """Return the newest snapshot that passes its checks and the newer ones that did not.
@@ -186,18 +202,11 @@ def find_latest_snapshot(directory: str | os.PathLike[str],
     events up to `max_seq` needs the ones after it replayed).
     """
     skipped: list[SkippedSnapshot] = []
-    for entry in reversed(list_snapshots(directory)):
-        if max_seq is not None and entry.seq > max_seq:
+    for found in checked_snapshots(directory, max_seq):
+        if isinstance(found, SkippedSnapshot):
+            skipped.append(found)
             continue
-        try:
-            snapshot = read_snapshot(entry.path)
-        except JournalCorrupted as error:
-            skipped.append(SkippedSnapshot(entry.path, str(error)))
-            continue
-        except OSError as error:
-            skipped.append(SkippedSnapshot(entry.path, f"unreadable: {error}"))
-            continue
-        return SnapshotSearch(snapshot, tuple(skipped))
+        return SnapshotSearch(found, tuple(skipped))
     return SnapshotSearch(None, tuple(skipped))
 
 

@@ -101,12 +101,17 @@ async def running_platform(data_dir: Path, *, database_url: str | None = None,
                         host="127.0.0.1", port=free_port(), **overrides)
     platform = await build(settings, clock=clock)
     app = create_app(platform, manage=True)
-    server = uvicorn.Server(uvicorn_config(app, settings))
+    # A connection left open by a test must not hold the server's stop (and the test) forever.
+    server = uvicorn.Server(uvicorn_config(app, settings, timeout_graceful_shutdown=10))
     task = asyncio.create_task(server.serve())
+    deadline = asyncio.get_running_loop().time() + 60
     while not server.started:
         if task.done():
             task.result()
             raise RuntimeError("the test server did not start")
+        if asyncio.get_running_loop().time() > deadline:
+            server.should_exit = True
+            raise RuntimeError("the test server did not start within 60 s")
         await asyncio.sleep(0.01)
     running = RunningServer(platform, f"http://127.0.0.1:{settings.port}",
                             f"ws://127.0.0.1:{settings.port}")

@@ -168,6 +168,8 @@ async def test_scale_out_api_when_nats_stops_answers_503_and_recovers_by_itself(
                     snapshot = await _recv_type(ws, "book_snapshot")
                     await place(client, alice, price="99.00", client_order_id="a-3")
                     delta = await _recv_type(ws, "book_delta")
+                    # Another process projects a-3; the gateway's probe shows it.
+                    await until(lambda: _projected_up_to_engine(late), what="projected_seq")
         assert engine.stop() == 0
         assert projector.stop() == 0
 
@@ -202,6 +204,11 @@ async def _recv_type(ws: ClientConnection, kind: str, wait_s: float = 10.0) -> d
 
 async def _role_is(process: RoleProcess, role: str) -> bool:
     return (await process.health()).get("role") == role
+
+
+async def _projected_up_to_engine(client: httpx.AsyncClient) -> bool:
+    body = (await client.get("/healthz")).json()
+    return bool(body["projected_seq"] >= body["engine_seq"] > 0)
 
 
 async def _status(client: httpx.AsyncClient, path: str, status: int) -> bool:

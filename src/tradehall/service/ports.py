@@ -158,6 +158,11 @@ class ReadModel(Protocol):
         """Wait until the projections include `seq`; False on timeout."""
         ...
 
+    async def refresh(self) -> int:
+        """Read how far the projections got, when another process projects; the new
+        `last_seq`."""
+        ...
+
     async def get_order(self, order_uuid: str) -> OrderRecord | None: ...
 
     async def get_order_by_client_id(self, account: AccountId,

@@ -48,6 +48,13 @@ class SqlReadModel:
         """Wait until the projections include `seq`; False on timeout."""
         return await self._progress.wait_for(seq, timeout_s, self.projected_seq)
 
+    async def refresh(self) -> int:
+        """Read the projected seq from the database when another process projects (a local
+        projector keeps `last_seq` current itself); return the new `last_seq`."""
+        if not self._progress.local:
+            self._progress.advance(await self.projected_seq())
+        return self._progress.seq
+
     async def projected_seq(self) -> int:
         """Read the last projected seq from the database (another process may project)."""
         stmt = select(t.projection_state.c.seq).where(t.projection_state.c.name == "main")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from tradehall.entrypoints.api.deps import PlatformDep
 
 router = APIRouter(tags=["health"])
+_REFRESH_S = 0.5
 
 
 @router.get("/healthz", summary="Ready to accept orders")
@@ -18,6 +22,10 @@ async def healthz(platform: PlatformDep) -> JSONResponse:
         ready = platform.fallback.modes.reachable
     else:
         ready = platform.engine.is_ready()
+    # Another process may project: read its progress, but never let the database decide
+    # readiness (only the engine does) or hold the probe.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(platform.read_model.refresh(), _REFRESH_S)
     body = {"status": "ok" if ready else "unavailable", "role": platform.role,
             "engine_seq": platform.engine.last_seq,
             "projected_seq": platform.read_model.last_seq}

@@ -143,6 +143,7 @@ class ModeService:
         self._audit = audit
         self._refdata = refdata
         self._current = ModeState()
+        self._changes = 0  # bumped by every set(): a refresh read before it is older
         self.reachable = False
         """Whether the last read of the store succeeded (the fallback role's readiness)."""
 
@@ -153,12 +154,15 @@ class ModeService:
 
     async def refresh(self) -> ModeState:
         """Re-read the mode from the store (another process may have changed it)."""
+        changes = self._changes
         try:
-            self._current = await self._store.get()
+            state = await self._store.get()
         except Exception:
             self.reachable = False
             raise
         self.reachable = True
+        if changes == self._changes:  # else a set() meanwhile left a newer state
+            self._current = state
         return self._current
 
     async def set(self, mode: PlatformMode, *, actor: str, reason: str,
@@ -172,9 +176,11 @@ class ModeService:
                           version=before.version + 1)
         if not await self._store.set(state, expected_version=before.version):
             self._current = await self._store.get()
+            self._changes += 1
             raise Conflict("the mode was changed by someone else meanwhile; read it again",
                            code="mode_changed")
         self._current = state
+        self._changes += 1
         where = _ctx(ctx)
         await self._audit.record("platform.mode_set", actor=actor, target=mode.value,
                                  ip=where.ip, user_agent=where.user_agent,

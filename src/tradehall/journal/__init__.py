@@ -66,6 +66,7 @@ from tradehall.journal.snapshot import (
     list_snapshots,
     load_latest_snapshot,
     read_snapshot,
+    remove_partial_snapshots,
     write_snapshot,
 )
 from tradehall.journal.ticket import Ticket
@@ -99,6 +100,7 @@ __all__ = [
     "prune_journal",
     "read_journal",
     "read_snapshot",
+    "remove_partial_snapshots",
     "scan_journal",
     "verify_journal",
     "write_snapshot",

@@ -41,6 +41,7 @@ _HEADER = struct.Struct("<4sHQ16sHQ")
 _CHECKSUM_SIZE = 32
 _PREFIX = "snapshot-"
 _SUFFIX = ".bin"
+_TEMPORARY_SUFFIX = ".tmp"
 
 _log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def write_snapshot(
     folder = snapshots_directory(directory)
     ensure_directory(ops, folder, durable=True)
     final = folder / snapshot_file_name(seq)
-    temporary = folder / f".{final.name}.tmp"
+    temporary = folder / f".{final.name}{_TEMPORARY_SUFFIX}"
     head = _HEADER.pack(
         SNAPSHOT_MAGIC, SNAPSHOT_VERSION, seq, chain_hash, len(state_hash), len(payload)
     )
@@ -218,6 +219,24 @@ def load_latest_snapshot(directory: str | os.PathLike[str],
     for skipped in search.skipped:
         _log.warning("skipping snapshot %s: %s", skipped.path.name, skipped.reason)
     return search.snapshot
+
+
+def remove_partial_snapshots(directory: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files of snapshot writes that never finished; return them.
+
+    Only the holder of the journal's directory lock may call this, before it writes a snapshot
+    itself: an unfinished write of a live process looks the same as one a crash left behind.
+    """
+    folder = snapshots_directory(directory)
+    if not folder.is_dir():
+        return []
+    removed: list[Path] = []
+    for entry in sorted(folder.iterdir()):
+        name = entry.name
+        if name.startswith("." + _PREFIX) and name.endswith(_SUFFIX + _TEMPORARY_SUFFIX):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
 def _seq_from_name(name: str) -> int | None:

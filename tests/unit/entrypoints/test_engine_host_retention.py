@@ -103,3 +103,27 @@ def test_open_after_prune_when_asked_for_an_older_start_raises_journal_pruned(
 
     with EngineHost.open(host_config(tmp_path)) as host:  # the lock was released
         assert state_hash(host.engine) == built.state_hash
+
+
+def test_open_when_a_snapshot_write_crashed_removes_its_temporary_file_and_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Arrange: a finished snapshot, plus the temporary file a crash in the middle of the next
+    # snapshot's write leaves behind.
+    built = write_host_journal(tmp_path, snapshots=1)
+    folder = list_snapshots(tmp_path)[0].path.parent
+    leftover = folder / ".snapshot-00000000000000009999.bin.tmp"
+    leftover.write_bytes(b"half a snapshot")
+    unrelated = folder / "notes.tmp"
+    unrelated.write_bytes(b"not ours")
+
+    # Act
+    with caplog.at_level(logging.WARNING), EngineHost.open(host_config(tmp_path)) as host:
+        recovered = host.seq
+
+    # Assert: the leftover is gone and said so; the snapshots and foreign files stay.
+    assert not leftover.exists()
+    assert unrelated.exists()
+    assert tuple(_snapshot_seqs(tmp_path)) == built.snapshot_seqs
+    assert recovered == built.last_seq
+    assert any(leftover.name in record.getMessage() for record in caplog.records)

@@ -17,6 +17,7 @@ from tradehall.journal import (
     list_snapshots,
     load_latest_snapshot,
     read_snapshot,
+    remove_partial_snapshots,
     write_snapshot,
 )
 from tradehall.journal.snapshot import snapshots_directory
@@ -150,3 +151,22 @@ def test_snapshot_when_newest_is_unreadable_falls_back(tmp_path: Path) -> None:
     assert search.snapshot is not None
     assert search.snapshot.seq == 1
     assert search.skipped[0].reason.startswith("unreadable")
+
+
+def test_remove_partial_snapshots_when_writes_were_torn_removes_only_their_files(
+    tmp_path: Path,
+) -> None:
+    kept = write_snapshot(tmp_path, 7, CHAIN, b"h", b"state")
+    folder = snapshots_directory(tmp_path)
+    torn = [folder / ".snapshot-00000000000000000008.bin.tmp",
+            folder / ".snapshot-00000000000000000009.bin.tmp"]
+    for path in torn:
+        path.write_bytes(b"torn")
+    foreign = folder / "readme.tmp"
+    foreign.write_bytes(b"")
+
+    removed = remove_partial_snapshots(tmp_path)
+
+    assert removed == torn
+    assert sorted(p.name for p in folder.iterdir()) == sorted([kept.name, foreign.name])
+    assert remove_partial_snapshots(tmp_path / "nowhere") == []

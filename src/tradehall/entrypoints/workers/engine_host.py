@@ -36,6 +36,7 @@ from tradehall.journal import (
     load_latest_snapshot,
     prune_journal,
     read_journal,
+    remove_partial_snapshots,
     write_snapshot,
 )
 from tradehall.trading.commands import EngineCommand
@@ -107,6 +108,10 @@ class EngineHost:
             max_batch_records=config.max_batch_records,
             commit_interval_us=config.commit_interval_us))
         try:
+            # Holding the lock, so a temporary snapshot file is a crashed write's, never a live one.
+            for leftover in remove_partial_snapshots(root):
+                _log.warning("removed %s, left by a snapshot write that never finished",
+                             leftover.name)
             with _collector_paused():
                 engine, snapshot_seq, chain_hash = _load_snapshot(root, max_snapshot_seq)
                 scan = writer.recovery

@@ -24,6 +24,7 @@ MODULES = (
     "tradehall/engine/orders.py",
     "tradehall/engine/orderflow.py",
     "tradehall/engine/fill_or_kill.py",
+    "tradehall/engine/liquidation.py",
     "tradehall/engine/settlement.py",
     "tradehall/engine/matcher.py",
     "tradehall/engine/risk.py",

@@ -117,6 +117,9 @@ def test_users_create_when_password_is_prompted_reads_it_twice(data_dir: Path) -
       "abc", "--lot-size", "1"), "error: --tick-size: 'abc' is not a decimal number"),
     (("instruments", "add", "BTC-EUR", "--base", "BTC", "--quote", "EUR", "--tick-size",
       "0.01", "--lot-size", "1", "--kind", "binary_option"), "error: --kind must be"),
+    (("instruments", "add", "BTC-EUR", "--base", "BTC", "--quote", "EUR", "--tick-size",
+      "0.01", "--lot-size", "1", "--kind", "margin", "--margin-rate", "0.1",
+      "--maintenance-margin-rate", "0.2"), "error: out_of_range: maintenance_margin_rate"),
     (("instruments", "status", "BTC-USD", "paused"), "error: STATUS must be"),
     (("instruments", "status", "NOPE-USD", "halted"), "error: unknown_symbol"),
 ])

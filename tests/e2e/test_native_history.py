@@ -199,6 +199,7 @@ async def test_instruments_when_listed_give_grid_fees_and_status(
     assert one.json()["kind"] == "margin"
     assert (one.json()["tick_size"], one.json()["lot_size"]) == ("0.00001", "1")
     assert one.json()["margin_rate"] == "0.05"
+    assert one.json()["maintenance_margin_rate"] is None  # never liquidated
     assert missing.status_code == 404
     assert missing.json()["code"] == "unknown_symbol"
     assert {"code": "USD", "scale": 2} in assets

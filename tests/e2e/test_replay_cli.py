@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,39 @@ def test_replay_when_file_is_missing_exits_with_error(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert "not a readable file" in result.stderr
+
+
+def test_replay_when_a_margin_position_passes_its_liquidation_price_prints_the_liquidation(
+) -> None:
+    # Arrange: alice goes long 10 at 100.00 with 10% margin; with 5% maintenance she is
+    # liquidated at 94.73 or below.
+    lines = [
+        '{"op":"instrument","symbol":"XYZ-PERP","kind":"margin","base":"XYZ","quote":"USD",'
+        '"tick_size":"0.01","lot_size":"1","margin_rate":"0.1",'
+        '"maintenance_margin_rate":"0.05"}',
+        *[f'{{"op":"deposit","account":"{a}","asset":"USD","amount":"10000"}}'
+          for a in ("alice", "bob", "carol")],
+        '{"op":"order","account":"alice","client_order_id":"a1","symbol":"XYZ-PERP",'
+        '"side":"buy","type":"limit","price":"100","qty":"10"}',
+        '{"op":"order","account":"bob","client_order_id":"b1","symbol":"XYZ-PERP",'
+        '"side":"sell","type":"limit","price":"100","qty":"10"}',
+        '{"op":"order","account":"carol","client_order_id":"c1","symbol":"XYZ-PERP",'
+        '"side":"buy","type":"limit","price":"94.5","qty":"11"}',
+        '{"op":"order","account":"bob","client_order_id":"b2","symbol":"XYZ-PERP",'
+        '"side":"sell","type":"limit","price":"94.5","qty":"1"}',
+    ]
+
+    # Act
+    events = _replay("\n".join(lines) + "\n")
+
+    # Assert
+    liquidation = next(e for e in events if e["event"] == "liquidation_triggered")
+    assert liquidation == liquidation | {
+        "account": "alice", "symbol": "XYZ-PERP", "net_qty": "10",
+        "liquidation_price": "94.73", "last_price": "94.50"}
+    assert Decimal(liquidation["margin"]) == 100  # USD was created with 8 decimals
+    trade = events[-1]
+    assert trade["event"] == "trade"
+    assert trade["taker"]["client_order_id"] == f"liquidation-{liquidation['order_id']}"
+    assert (trade["price"], trade["qty"]) == ("94.50", "10")
+    assert Decimal(trade["taker"]["fee"]) == 0

@@ -69,14 +69,16 @@ def make_instrument(symbol: str = SPOT, *, base: str = ABC, quote: str = USD,
 def make_margin_instrument(symbol: str = PERP, *, base: str = XYZ, quote: str = USD,
                            margin_rate: str = "0.1", maker_fee: str = "0",
                            taker_fee: str = "0", price_band: str | None = None,
-                           stop_collar: str = "0.05") -> InstrumentSpec:
-    """Build a margin instrument spec (10% initial margin unless told otherwise)."""
+                           stop_collar: str = "0.05",
+                           maintenance_margin_rate: str | None = None) -> InstrumentSpec:
+    """Build a margin instrument spec (10% initial margin, no liquidation, unless told
+    otherwise)."""
     return InstrumentSpec(
         symbol=Symbol(symbol), kind=InstrumentKind.MARGIN, base=AssetCode(base),
         quote=AssetCode(quote), tick_size=Decimal("0.01"), lot_size=Decimal(1),
         price_band=_dec(price_band), maker_fee=Decimal(maker_fee),
         taker_fee=Decimal(taker_fee), margin_rate=Decimal(margin_rate),
-        stop_collar=Decimal(stop_collar))
+        maintenance_margin_rate=_dec(maintenance_margin_rate), stop_collar=Decimal(stop_collar))
 
 
 def _dec(value: str | None) -> Decimal | None:

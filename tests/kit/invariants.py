@@ -4,15 +4,18 @@
 is in exactly the indexes its state says and is neither empty nor overfilled; each balance's
 `held` is exactly what its live orders hold plus the margin of its positions; every book is
 sane (strictly ordered levels, no empty level, bids below asks, level totals equal to the sum
-of their orders). Reads the engine, never changes it.
+of their orders); every position that can be liquidated is queued under its current
+liquidation price. Reads the engine, never changes it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from tradehall.engine.liquidation import liquidation_key
 from tradehall.engine.matcher import MatchingEngine
 from tradehall.engine.orders import OrderState
+from tradehall.engine.settlement import MAX_PRICE_TICKS
 from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, AssetCode, OrderId
 
 
@@ -108,6 +111,13 @@ def _check_positions(engine: MatchingEngine) -> None:
         if pos.net_qty == 0:
             assert pos.cost_ticks == 0, vars_of(pos)
             assert pos.margin == 0, vars_of(pos)
+        # Every position that can be liquidated is queued under its current price.
+        inst = engine.instruments[pos.symbol]
+        key = liquidation_key(inst, pos, MAX_PRICE_TICKS) if inst.maint_ppm else 0
+        assert pos.liquidation_key == key, (vars_of(pos), key)
+        if key:
+            longs, shorts = engine.liquidations[pos.symbol]
+            assert (key, pos.account) in (longs if key < 0 else shorts), vars_of(pos)
 
 
 def vars_of(obj: object) -> dict[str, object]:

@@ -56,7 +56,9 @@ Stream = list[tuple[int, c.EngineCommand]]
 
 STREAM_INSTRUMENTS: Sequence[InstrumentSpec] = (
     make_instrument(maker_fee="0.001", taker_fee="0.002", price_band="0.015"),
-    make_margin_instrument(maker_fee="0.001", taker_fee="0.002"),
+    # Maintenance just under the 10% initial margin: a move of about half a percent, well
+    # inside the streams' price range, liquidates a position.
+    make_margin_instrument(maker_fee="0.001", taker_fee="0.002", maintenance_margin_rate="0.095"),
 )
 # Enough for a handful of orders each, so funds run out now and then.
 STREAM_DEPOSITS: dict[AssetCode, int] = {USD: 2_500_00, ABC: 15}

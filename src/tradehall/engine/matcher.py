@@ -293,6 +293,7 @@ class MatchingEngine(OrderFlow):
         self.instruments[spec.symbol] = inst
         self.books[spec.symbol] = self.book_factory(spec.symbol)
         self.stops[spec.symbol] = ([], [])
+        self.liquidations[spec.symbol] = ([], [])
         self._out.append(e.InstrumentAdded(spec=spec))
 
     def _set_status(self, command: c.SetInstrumentStatus, ts: int) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from tradehall.engine import risk
 from tradehall.engine.fill_or_kill import fills_completely
+from tradehall.engine.liquidation import LIQUIDATION_PREFIX
 from tradehall.engine.orders import (
     CANCEL_NEWEST,
     CANCEL_OLDEST,
@@ -27,16 +28,24 @@ from tradehall.engine.orders import (
     Order,
     OrderState,
 )
-from tradehall.engine.settlement import Settlement
-from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, AssetCode, ClientOrderId, OrderId
+from tradehall.engine.settlement import MAX_PRICE_TICKS, Settlement
+from tradehall.kernel.ids import (
+    SYSTEM_ACCOUNTS,
+    AccountId,
+    AssetCode,
+    ClientOrderId,
+    OrderId,
+    Symbol,
+)
 from tradehall.kernel.numeric import format_units, step_for_scale
 from tradehall.ledger.model import Balance
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
 from tradehall.trading.instrument import Instrument
+from tradehall.trading.model import OrderType, SelfTradePrevention, Side, TimeInForce
+from tradehall.trading.positions import Position
 
 MAX_CLIENT_ORDER_ID: Final = 64
-MAX_PRICE_TICKS: Final = 2**53
 Reason = tuple[str, str]
 _NO_ID: Final = OrderId(0)
 _NO_HOLD: Final = Balance(AccountId(""), AssetCode(""))  # placeholder until an order is accepted
@@ -90,6 +99,9 @@ class OrderFlow(Settlement):
         if not client_order_id or len(client_order_id) > MAX_CLIENT_ORDER_ID:
             return ("invalid_client_order_id",
                     f"client order id must be 1 to {MAX_CLIENT_ORDER_ID} characters")
+        if client_order_id.startswith(LIQUIDATION_PREFIX):
+            return ("invalid_client_order_id",
+                    f"client order ids starting with {LIQUIDATION_PREFIX!r} are the engine's")
         if inst is None:
             return ("unknown_symbol", f"instrument {order.symbol} is not defined")
         status = inst.status
@@ -165,6 +177,8 @@ class OrderFlow(Settlement):
         buys, sells = self.stops[inst.symbol]
         if buys or sells:
             self._trigger_stops(inst, ts)
+        if inst.maint_ppm:
+            self._trigger_liquidations(inst, ts)
 
     def _admit(self, order: Order, inst: Instrument) -> bool:
         """Hold the order's funds, give it an id and announce it; False (rejected) when the
@@ -363,6 +377,99 @@ class OrderFlow(Settlement):
                 risk.protection_price(inst, stop, order.is_buy))
             self._execute(order, inst, limit, ts)
 
+    # -- Liquidations -----------------------------------------------------------------------
+
+    def _trigger_liquidations(self, inst: Instrument, ts: int) -> None:
+        """Liquidate every position whose liquidation price the last trade price has reached,
+        the furthest past it first. One with nothing to trade against inside the collar stays
+        queued, without events, and is tried again after the next order in the symbol."""
+        symbol = inst.symbol
+        longs, shorts = self.liquidations[symbol]
+        if not (longs or shorts):
+            return
+        later: list[tuple[int, AccountId]] = []
+        unfilled: list[Position] = []
+        while (due := self._next_liquidation(symbol, longs, shorts)) is not None:
+            entry, pos, last = due
+            key = entry[0]
+            limit = self._liquidation_limit(inst, key > 0, last)  # a short is closed by buying
+            if limit is None:
+                later.append(entry)
+                continue
+            pos.liquidation_key = 0  # its fills queue it again under its new price
+            self._liquidate(inst, pos, abs(key), last, limit, ts)
+            if pos.net_qty and not pos.liquidation_key:
+                unfilled.append(pos)  # its own orders were the liquidity
+            buys, sells = self.stops[symbol]
+            if buys or sells:
+                self._trigger_stops(inst, ts)
+        for entry in later:
+            heappush(longs if entry[0] < 0 else shorts, entry)
+        for pos in unfilled:
+            self.track_liquidation(inst, pos)
+
+    def _next_liquidation(self, symbol: Symbol, longs: list[tuple[int, AccountId]],
+                          shorts: list[tuple[int, AccountId]],
+                          ) -> tuple[tuple[int, AccountId], Position, int] | None:
+        """Pop the next position due at the last price: (its entry, it, the last price)."""
+        last = self.last_price.get(symbol)
+        if last is None:
+            return None
+        while True:
+            if longs and -longs[0][0] >= last:
+                entry = heappop(longs)
+            elif shorts and shorts[0][0] <= last:
+                entry = heappop(shorts)
+            else:
+                return None
+            pos = self.positions.get((entry[1], symbol))
+            # A stale entry (the position changed after it was queued) is dropped.
+            if pos is not None and pos.liquidation_key == entry[0]:
+                return entry, pos, last
+
+    def _liquidation_limit(self, inst: Instrument, is_buy: bool, last: int) -> int | None:
+        """The collar price a liquidation order on this side gets, or None when the book
+        has nothing inside it."""
+        level = self.books[inst.symbol].best(not is_buy)
+        limit = risk.protection_price(inst, last, is_buy)
+        if level is None or (level.price > limit if is_buy else level.price < limit):
+            return None
+        return limit
+
+    def _liquidate(self, inst: Instrument, pos: Position, price: int, last: int, limit: int,
+                   ts: int) -> None:
+        """Cancel the account's orders in the symbol, then close the position with a
+        reduce-only IOC order inside the stop collar around the last price."""
+        account = pos.account
+        symbol = inst.symbol
+        mine = self.open_orders.get(account)
+        if mine:
+            for order in [o for o in mine.values() if o.symbol == symbol]:
+                self._cancel_order(order, "liquidation")
+        order_id = OrderId(self.next_order_id)
+        self.next_order_id += 1
+        is_buy = pos.net_qty < 0
+        command = c.SubmitOrder(
+            account=account, client_order_id=ClientOrderId(f"{LIQUIDATION_PREFIX}{order_id}"),
+            symbol=symbol, side=Side.BUY if is_buy else Side.SELL, order_type=OrderType.MARKET,
+            qty=abs(pos.net_qty), time_in_force=TimeInForce.IOC, reduce_only=True,
+            stp=SelfTradePrevention.NONE)
+        order = Order(order_id, command, self.ledger.balance(account, inst.quote))
+        order.liquidation = True
+        register = self.client_ids.get(account)
+        if register is None:
+            register = self.client_ids[account] = {}
+        register[order.client_order_id] = (command, order_id)
+        self.orders_by_id[order_id] = order
+        self._out.append(e.LiquidationTriggered(
+            account=account, symbol=symbol, net_qty=pos.net_qty, liquidation_price=price,
+            last_price=last, margin=pos.margin, order_id=order_id))
+        self._out.append(_OrderAccepted(
+            order_id, account, order.client_order_id, symbol, order.side, order.order_type,
+            order.leaves, None, None, order.time_in_force, False, True, order.stp, inst.quote,
+            0))
+        self._execute(order, inst, limit, ts)
+
     # -- Cancel, amend ----------------------------------------------------------------------
 
     def _find(self, account: AccountId, client_order_id: ClientOrderId | None,
@@ -437,6 +544,8 @@ class OrderFlow(Settlement):
         order.price = price
         self._execute(order, inst, price, ts)
         self._trigger_stops(inst, ts)
+        if inst.maint_ppm:
+            self._trigger_liquidations(inst, ts)
 
     def _check_amend(self, cmd: c.AmendOrder, order: Order | None) -> Reason | None:
         if order is None:

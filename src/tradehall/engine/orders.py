@@ -69,6 +69,7 @@ class Order:
         "is_market",
         "leaves",
         "level",
+        "liquidation",
         "next",
         "no_rest",
         "order_id",
@@ -114,6 +115,7 @@ class Order:
         self.receive: Balance | None = None  # balance fills are paid into (spot only)
         self.held = 0
         self.expire_ns = 0
+        self.liquidation = False  # placed by the engine to liquidate a position: no taker fee
         self.state = OrderState.PENDING
         self.level: object | None = None
         self.prev: Order | None = None

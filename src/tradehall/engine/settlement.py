@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from heapq import heappush
+from heapq import heapify, heappush
 from typing import Any, Final
 
 from tradehall.engine import risk
+from tradehall.engine.liquidation import liquidation_key
 from tradehall.engine.orders import (
     MARKET,
     Order,
@@ -38,6 +39,10 @@ from tradehall.trading.instrument import PPM, Instrument
 from tradehall.trading.positions import Position
 
 StopHeaps = tuple[list[tuple[int, int]], list[tuple[int, int]]]
+# (longs keyed by minus their liquidation price, shorts by it), each entry (key, account).
+LiquidationHeaps = tuple[list[tuple[int, AccountId]], list[tuple[int, AccountId]]]
+MAX_PRICE_TICKS: Final = 2**53  # the highest price in ticks an order may carry
+_COMPACT_MIN: Final = 1024  # liquidation heaps are compacted only past this many entries
 Retired = tuple[int, AccountId, ClientOrderId, OrderId]  # (done at ns, account, id, order id)
 DEFAULT_CLIENT_ID_RETENTION_NS: Final = NANOS_PER_DAY
 
@@ -87,7 +92,8 @@ def settle_position(inst: Instrument, pos: Position, is_buy: bool, price: int, q
     Lots that reduce the position close first, the rest open it in the fill's direction.
     Returns (lots closed, margin freed, realized P&L, margin taken), money in quote minor
     units. `cash` is what the account has available before the fill: a loss larger than that
-    plus the freed margin stays with the venue (no liquidations yet). The fill-or-kill check
+    plus the freed margin stays with the venue (liquidation, where the instrument has a
+    maintenance rate, closes positions before that point). The fill-or-kill check
     runs this on copies of positions, so both see the same arithmetic.
     """
     closed = min(qty, pos.reducible(is_buy))
@@ -121,6 +127,8 @@ class Settlement:
         self.instruments: dict[Symbol, Instrument] = {}
         self.books: dict[Symbol, Any] = {}
         self.stops: dict[Symbol, StopHeaps] = {}  # (buy stops, sell stops negated)
+        # Derived from positions (rebuilt on restore, not state); stale entries are skipped.
+        self.liquidations: dict[Symbol, LiquidationHeaps] = {}
         self.ledger = Ledger()
         self.positions: dict[tuple[AccountId, Symbol], Position] = {}
         self.open_orders: dict[AccountId, dict[ClientOrderId, Order]] = {}
@@ -148,6 +156,8 @@ class Settlement:
         margin takers are always checked, and first top their hold up from available.
         """
         if inst.is_margin:
+            if order.liquidation:
+                return qty  # it only closes (reduce-only) and pays no fee: nothing to afford
             # Lots that reduce the position release margin instead of taking it.
             lots, extra = risk.margin_affordable(inst, price, qty, order.held,
                                                  order.hold.available,
@@ -168,7 +178,7 @@ class Settlement:
               qty: int) -> None:
         notional = inst.notional_floor(price, qty)
         maker_fee = notional * inst.maker_ppm // PPM
-        taker_fee = notional * inst.taker_ppm // PPM
+        taker_fee = 0 if taker.liquidation else notional * inst.taker_ppm // PPM
         if inst.is_margin:
             self._settle_margin(inst, maker, price, qty, maker_fee)
             self._settle_margin(inst, taker, price, qty, taker_fee)
@@ -223,6 +233,35 @@ class Settlement:
             self.ledger.balance(CLEARING_ACCOUNT, inst.quote).available -= pnl
         self._out.append(_PositionChanged(order.account, inst.symbol, pos.net_qty,
                                            pos.cost_ticks, pos.realized_pnl, pos.margin))
+        if inst.maint_ppm:
+            self.track_liquidation(inst, pos)
+
+    def track_liquidation(self, inst: Instrument, pos: Position) -> None:
+        """Queue `pos` under its current liquidation price (when that changed)."""
+        key = liquidation_key(inst, pos, MAX_PRICE_TICKS)
+        if key == pos.liquidation_key:
+            return
+        pos.liquidation_key = key
+        if not key:
+            return
+        longs, shorts = self.liquidations[inst.symbol]
+        heap = longs if key < 0 else shorts
+        heappush(heap, (key, pos.account))
+        if len(heap) > _COMPACT_MIN and len(heap) > 2 * len(self.positions):
+            self._rebuild_liquidations(inst.symbol)
+
+    def _rebuild_liquidations(self, symbol: Symbol) -> None:
+        """Drop the stale entries of one symbol's heaps (amortized: the heaps grew past twice
+        the number of positions since the last rebuild)."""
+        longs, shorts = self.liquidations[symbol]  # in place: a trigger loop may hold them
+        longs.clear()
+        shorts.clear()
+        for pos in self.positions.values():
+            key = pos.liquidation_key
+            if key and pos.symbol == symbol:
+                (longs if key < 0 else shorts).append((key, pos.account))
+        heapify(longs)
+        heapify(shorts)
 
     def _fee_balance(self, inst: Instrument) -> Balance:
         bal = self._fee_balances.get(inst.symbol)

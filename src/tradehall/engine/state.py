@@ -132,6 +132,7 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
         engine.instruments[spec.symbol] = inst
         engine.books[spec.symbol] = engine.book_factory(spec.symbol)
         engine.stops[spec.symbol] = ([], [])
+        engine.liquidations[spec.symbol] = ([], [])
     for account, asset, available, held in state.balances:
         bal = engine.ledger.balance(AccountId(account), AssetCode(asset))
         bal.available, bal.held = available, held
@@ -139,6 +140,7 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
         key = (AccountId(account), Symbol(symbol))
         pos = engine.positions[key] = Position(*key)
         pos.net_qty, pos.cost_ticks, pos.realized_pnl, pos.margin = net, cost, pnl, margin
+    _queue_liquidations(engine)
     engine.last_price.update({Symbol(s): p for s, p in state.last_price})
     for row in state.orders:
         _restore_order(engine, row)
@@ -155,6 +157,14 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
         heapify(sells)
     heapify(engine.expiry)
     return engine
+
+
+def _queue_liquidations(engine: MatchingEngine) -> None:
+    # The heaps are derived from the positions, so a snapshot does not carry them.
+    for pos in engine.positions.values():
+        inst = engine.instruments[pos.symbol]
+        if inst.maint_ppm:
+            engine.track_liquidation(inst, pos)
 
 
 def _decode(payload: bytes) -> EngineState:

@@ -55,6 +55,12 @@ class EventRenderer:
             raw["held"] = self.amount(event.hold_asset, event.held)
         elif isinstance(event, e.StopTriggered):
             raw["last_price"] = self._inst(event.symbol).format_price(event.last_price)
+        elif isinstance(event, e.LiquidationTriggered):
+            inst = self._inst(event.symbol)
+            raw["net_qty"] = _signed(inst.format_qty, event.net_qty)
+            raw["liquidation_price"] = inst.format_price(event.liquidation_price)
+            raw["last_price"] = inst.format_price(event.last_price)
+            raw["margin"] = inst.format_quote(event.margin)
         elif isinstance(event, e.Deposited | e.Withdrawn):
             raw["amount"] = self.amount(event.asset, event.amount)
             raw["available"] = self.amount(event.asset, event.available)

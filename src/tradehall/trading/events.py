@@ -169,6 +169,20 @@ class PositionChanged(Event, tag="position_changed", frozen=True):
     margin: int
 
 
+class LiquidationTriggered(Event, tag="liquidation_triggered", frozen=True, kw_only=True):
+    """A margin position reached its liquidation price; the engine canceled the account's
+    orders in the symbol and places `order_id`, a reduce-only IOC order for the whole position
+    (its `order_accepted`, trades and end follow)."""
+
+    account: AccountId
+    symbol: Symbol
+    net_qty: int
+    liquidation_price: int
+    last_price: int
+    margin: int
+    order_id: OrderId
+
+
 class EngineConfigured(Event, tag="engine_configured", frozen=True, kw_only=True):
     """An engine-wide setting changed (see `ConfigureEngine`)."""
 
@@ -178,5 +192,6 @@ class EngineConfigured(Event, tag="engine_configured", frozen=True, kw_only=True
 EngineEvent = (
     AssetAdded | InstrumentAdded | InstrumentStatusChanged | Deposited | Withdrawn
     | CommandRejected | OrderAccepted | OrderRejected | OrderDuplicate | Trade | OrderCanceled
-    | OrderExpired | OrderAmended | StopTriggered | PositionChanged | EngineConfigured
+    | OrderExpired | OrderAmended | StopTriggered | PositionChanged | LiquidationTriggered
+    | EngineConfigured
 )

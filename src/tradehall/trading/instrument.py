@@ -40,6 +40,7 @@ class Instrument:
         "is_margin",
         "kind",
         "lot_size",
+        "maint_ppm",
         "maker_ppm",
         "margin_ppm",
         "max_lots",
@@ -86,14 +87,8 @@ class Instrument:
             if ppm > MAX_FEE_PPM:
                 raise InvalidInput(name, "must be at most 0.1", code="out_of_range")
         self.collar_ppm = _rate_ppm(spec.stop_collar, "stop_collar")
-        self.margin_ppm = 0
-        if spec.kind is InstrumentKind.MARGIN:
-            if spec.margin_rate is None:
-                raise InvalidInput("margin_rate", "is required for margin instruments",
-                                   code="missing")
-            self.margin_ppm = _rate_ppm(spec.margin_rate, "margin_rate", allow_zero=False)
-            if self.margin_ppm > PPM:
-                raise InvalidInput("margin_rate", "must be at most 1", code="out_of_range")
+        # maint_ppm 0: positions are never liquidated (a loss beyond margin stays with the venue)
+        self.margin_ppm, self.maint_ppm = _margin_rates(spec)
 
     # -- Edge conversions ------------------------------------------------------------------
 
@@ -126,6 +121,26 @@ class Instrument:
     def notional_ceil(self, ticks: int, lots: int) -> int:
         """Quote minor units to hold for `lots` at `ticks`, rounded up."""
         return -(-ticks * lots * self.notional_num // self.notional_den)
+
+
+def _margin_rates(spec: InstrumentSpec) -> tuple[int, int]:
+    """Return (initial, maintenance) margin in ppm; both 0 for spot."""
+    if spec.kind is not InstrumentKind.MARGIN:
+        if spec.maintenance_margin_rate is not None:
+            raise InvalidInput("maintenance_margin_rate", "applies to margin instruments")
+        return 0, 0
+    if spec.margin_rate is None:
+        raise InvalidInput("margin_rate", "is required for margin instruments", code="missing")
+    margin = _rate_ppm(spec.margin_rate, "margin_rate", allow_zero=False)
+    if margin > PPM:
+        raise InvalidInput("margin_rate", "must be at most 1", code="out_of_range")
+    if spec.maintenance_margin_rate is None:
+        return margin, 0
+    maint = _rate_ppm(spec.maintenance_margin_rate, "maintenance_margin_rate", allow_zero=False)
+    if maint > margin or maint >= PPM:
+        raise InvalidInput("maintenance_margin_rate", "must be below 1 and at most margin_rate",
+                           code="out_of_range")
+    return margin, maint
 
 
 def _positive_step(value: Decimal, field: str) -> Decimal:

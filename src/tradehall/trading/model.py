@@ -76,5 +76,6 @@ class InstrumentSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     maker_fee: Decimal = Decimal(0)
     taker_fee: Decimal = Decimal(0)
     margin_rate: Decimal | None = None
+    maintenance_margin_rate: Decimal | None = None
     stop_collar: Decimal = Decimal("0.05")
     status: InstrumentStatus = InstrumentStatus.TRADING

@@ -13,7 +13,8 @@ from tradehall.kernel.ids import AccountId, Symbol
 class Position:
     """One account's position in one margin instrument."""
 
-    __slots__ = ("account", "cost_ticks", "margin", "net_qty", "realized_pnl", "symbol")
+    __slots__ = ("account", "cost_ticks", "liquidation_key", "margin", "net_qty", "realized_pnl",
+                 "symbol")
 
     def __init__(self, account: AccountId, symbol: Symbol) -> None:
         self.account = account
@@ -22,6 +23,8 @@ class Position:
         self.cost_ticks = 0  # sum of price * lots of the open quantity, always >= 0
         self.realized_pnl = 0  # quote minor units, cumulative
         self.margin = 0  # quote minor units held for the open quantity
+        # Derived, not state: the engine's heap key for liquidating it (engine/liquidation.py).
+        self.liquidation_key = 0
 
     def copy(self) -> Position:
         """Return an independent copy (the fill-or-kill check works on copies)."""
@@ -30,6 +33,7 @@ class Position:
         twin.cost_ticks = self.cost_ticks
         twin.realized_pnl = self.realized_pnl
         twin.margin = self.margin
+        twin.liquidation_key = self.liquidation_key
         return twin
 
     def reducible(self, is_buy: bool) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -88,7 +89,19 @@ def test_render_asset_when_pair_fx_margin_or_name_maps_class() -> None:
     assert (eur.symbol, eur.asset_class, eur.shortable, eur.attributes) == (
         "EUR/USD", "crypto", True, ["margin"])
     assert (aapl.symbol, aapl.asset_class, aapl.fractionable) == ("AAPL", "us_equity", False)
-    assert eur.maintenance_margin_requirement == "5.00"
+    assert eur.maintenance_margin_requirement == "5.00"  # no maintenance rate: the initial
+
+
+def test_render_asset_when_a_maintenance_rate_is_set_reports_it_in_percent() -> None:
+    data = refdata()
+    spec = msgspec.structs.replace(data.instrument("EUR-USD").spec,
+                                   symbol=Symbol("GBP-USD"), base=AssetCode("EUR"),
+                                   maintenance_margin_rate=Decimal("0.025"))
+    data.apply(EventBatch(2, 2, [CommandResult(2, 0, [e.InstrumentAdded(spec=spec)])], [], []))
+
+    gbp = m.render_asset(data.instrument("GBP-USD"))
+
+    assert gbp.maintenance_margin_requirement == "2.500"
 
 
 @given(st.decimals(allow_nan=False, allow_infinity=False, places=8,

@@ -52,6 +52,7 @@ def run_stream(stream: Stream, config: StreamConfig) -> MatchingEngine:
     """Run a stream on three engines, checking every invariant after every command."""
     fast, reference, twin = _engines(config)
     tracker = FillTracker()
+    liquidations = 0
     for step, (ts, command) in enumerate(stream):
         # Time passing frees retired client order ids before the command is looked at, so a
         # refusal is compared with the state after that.
@@ -62,6 +63,7 @@ def run_stream(stream: Stream, config: StreamConfig) -> MatchingEngine:
         assert reference.apply(command, ts) == events, f"reference book differs at {where}"
         assert twin.apply(command, ts) == events, f"second run differs at {where}"
         tracker.observe(events)
+        liquidations += sum(isinstance(ev, e.LiquidationTriggered) for ev in events)
         tracker.check_engine(fast)
         check_engine(fast)
         check_engine(reference)
@@ -72,6 +74,7 @@ def run_stream(stream: Stream, config: StreamConfig) -> MatchingEngine:
     assert state_hash(twin) == state_hash(fast)
     trades = len(tracker.filled) and sum(tracker.filled.values()) // 2
     event(f"lots traded: {'0' if not trades else '1-9' if trades < 10 else '10+'}")
+    event(f"liquidations: {'0' if not liquidations else '1+'}")
     return fast
 
 

@@ -22,12 +22,16 @@ from tradehall.entrypoints.cli.offline import (
     run,
     started_platform,
 )
+from tradehall.kernel.errors import InvalidInput
 from tradehall.kernel.ids import AssetCode, Symbol
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
+from tradehall.trading.instrument import Instrument
 from tradehall.trading.model import InstrumentKind, InstrumentSpec, InstrumentStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from tradehall.trading.commands import EngineCommand
 
 app = typer.Typer(help="Define assets and instruments, halt or resume trading, list them.",
@@ -48,6 +52,14 @@ def _decimal(name: str, value: str | None) -> Decimal | None:
     return number
 
 
+def _check_spec(spec: InstrumentSpec, scales: Mapping[AssetCode, int]) -> None:
+    # The engine would refuse it too, but only after journaling the command.
+    try:
+        Instrument(spec, scales[spec.base], scales[spec.quote])
+    except InvalidInput as exc:
+        raise fail(f"{exc.code}: {exc.message}") from None
+
+
 def _execute(command: EngineCommand, data_dir: DataDir, assets: tuple[str, ...] = (),
              symbol: str | None = None) -> list[e.EngineEvent]:
     async def job() -> list[e.EngineEvent]:
@@ -60,6 +72,8 @@ def _execute(command: EngineCommand, data_dir: DataDir, assets: tuple[str, ...] 
                 if asset not in platform.refdata.asset_scales:
                     raise fail(f"asset {asset} is not defined: add it first with `tradehall "
                                f"instruments add-asset {asset} SCALE`")
+            if isinstance(command, c.AddInstrument):
+                _check_spec(command.spec, platform.refdata.asset_scales)
             result = await platform.engine.execute(command)
             await platform.read_model.wait_for(result.seq, 30.0)
             return result.events
@@ -97,6 +111,7 @@ def add(
     maker_fee: Annotated[str, typer.Option(help="Fee rate of the resting side.")] = "0",
     taker_fee: Annotated[str, typer.Option(help="Fee rate of the incoming side.")] = "0",
     margin_rate: DecimalOpt = None,
+    maintenance_margin_rate: DecimalOpt = None,
     stop_collar: Annotated[str, typer.Option(help="Furthest a triggered stop may trade "
                                              "from its trigger, as a fraction.")] = "0.05",
     data_dir: DataDir = DEFAULT_DATA_DIR,
@@ -112,6 +127,7 @@ def add(
         maker_fee=_required("maker_fee", maker_fee),
         taker_fee=_required("taker_fee", taker_fee),
         margin_rate=_decimal("margin_rate", margin_rate),
+        maintenance_margin_rate=_decimal("maintenance_margin_rate", maintenance_margin_rate),
         stop_collar=_required("stop_collar", stop_collar))
     _execute(c.AddInstrument(spec=spec), data_dir, assets=(base, quote))
     typer.echo(f"instrument {symbol} added ({kind} {base}/{quote}, tick {tick_size}, "

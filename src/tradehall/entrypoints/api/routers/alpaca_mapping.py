@@ -29,7 +29,7 @@ from tradehall.service.ports import OrderRecord
 from tradehall.service.refdata import ReferenceData
 from tradehall.trading import events as e
 from tradehall.trading.instrument import Instrument
-from tradehall.trading.model import InstrumentKind, InstrumentStatus, OrderType
+from tradehall.trading.model import InstrumentKind, InstrumentSpec, InstrumentStatus, OrderType
 
 _M = TypeVar("_M", bound=pydantic.BaseModel)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -121,9 +121,16 @@ def render_asset(inst: Instrument) -> s.AlpacaAsset:
         shortable=margin, easy_to_borrow=margin,
         fractionable=inst.lot_size < 1, min_order_size=inst.format_qty(inst.min_lots),
         min_trade_increment=f"{inst.lot_size:f}", price_increment=f"{inst.tick_size:f}",
-        maintenance_margin_requirement=(None if inst.spec.margin_rate is None
-                                        else f"{inst.spec.margin_rate * 100:f}"),
+        maintenance_margin_requirement=_maintenance_percent(inst.spec),
         attributes=["margin"] if margin else [])
+
+
+def _maintenance_percent(spec: InstrumentSpec) -> str | None:
+    # Alpaca's figure is in percent: the rate at which positions are liquidated, else the
+    # initial rate (without a maintenance rate nothing is liquidated).
+    rate = spec.margin_rate if spec.maintenance_margin_rate is None else (
+        spec.maintenance_margin_rate)
+    return None if rate is None else f"{rate * 100:f}"
 
 
 # -- Numbers ----------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ def instrument(inst: Instrument) -> s.InstrumentPublic:
         max_qty=inst.format_qty(inst.max_lots) if inst.max_lots else None,
         price_band=_decimal_text(spec.price_band), maker_fee=f"{spec.maker_fee:f}",
         taker_fee=f"{spec.taker_fee:f}", margin_rate=_decimal_text(spec.margin_rate),
+        maintenance_margin_rate=_decimal_text(spec.maintenance_margin_rate),
         stop_collar=f"{spec.stop_collar:f}", status=inst.status.value)
 
 

@@ -87,6 +87,9 @@ class InstrumentPublic(_Out):
     maker_fee: DecimalOut = Field(description="fraction of the notional, in the quote asset")
     taker_fee: DecimalOut
     margin_rate: DecimalOut | None = Field(description="initial margin fraction (margin only)")
+    maintenance_margin_rate: DecimalOut | None = Field(
+        description="a position is liquidated when its margin plus unrealized P&L falls below "
+                    "this fraction of its notional; null: never liquidated (margin only)")
     stop_collar: DecimalOut
     status: Literal["trading", "halted", "close_only"]
 

@@ -1,0 +1,75 @@
+"""Liquidation prices against the exact inequality, and the liquidation heaps' bounds."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.kit.factories import ALICE, BOB, PERP, T0, buy, make_engine, make_margin_instrument, sell
+from tradehall.engine.liquidation import liquidation_price, underwater
+from tradehall.kernel.ids import AccountId, AssetCode, Symbol
+from tradehall.trading.instrument import Instrument
+from tradehall.trading.positions import Position
+
+MAX = 10**9
+
+
+@st.composite
+def positions(draw: st.DrawFn) -> tuple[Instrument, Position]:
+    margin_pct = draw(st.integers(1, 100))
+    maint_pct = draw(st.integers(1, min(margin_pct, 99)))
+    spec = make_margin_instrument(margin_rate=f"{margin_pct / 100}",
+                                  maintenance_margin_rate=f"{maint_pct / 100}")
+    inst = Instrument(spec, base_scale=draw(st.integers(0, 8)), quote_scale=2)
+    pos = Position(AccountId("a"), Symbol(PERP))
+    lots = draw(st.integers(1, 10_000))
+    pos.net_qty = lots if draw(st.booleans()) else -lots
+    pos.cost_ticks = lots * draw(st.integers(1, 1_000_000))
+    pos.margin = draw(st.integers(0, 10**8))
+    return inst, pos
+
+
+@settings(max_examples=500)
+@given(positions())
+def test_liquidation_price_is_the_last_price_where_the_position_is_underwater(
+        case: tuple[Instrument, Position]) -> None:
+    inst, pos = case
+    price = liquidation_price(inst, pos, MAX)
+    if pos.net_qty > 0:
+        if price:
+            assert underwater(inst, pos, price)
+        assert not underwater(inst, pos, price + 1)
+    elif price:
+        assert underwater(inst, pos, price)
+        assert not underwater(inst, pos, price - 1)
+    else:
+        assert not underwater(inst, pos, MAX)  # due only beyond the highest price
+
+
+def test_liquidation_price_without_a_maintenance_rate_or_position_is_none() -> None:
+    inst = Instrument(make_margin_instrument(), base_scale=0, quote_scale=2)
+    pos = Position(AccountId("a"), Symbol(PERP))
+    assert liquidation_price(inst, pos, MAX) == 0
+    pos.net_qty, pos.cost_ticks, pos.margin = -1, 100_00, 10_00
+    assert liquidation_price(inst, pos, MAX) == 0
+    assert not underwater(inst, pos, MAX)
+
+
+def test_liquidation_heaps_when_positions_change_often_stay_bounded() -> None:
+    # Arrange: two accounts trade back and forth; each fill moves both liquidation prices.
+    engine = make_engine(instruments=[make_margin_instrument(maintenance_margin_rate="0.05")],
+                         accounts=[ALICE, BOB], deposits={AssetCode("USD"): 10**12})
+    ts = T0
+    most = 0
+    for n in range(3_000):
+        price = 100_00 + n % 7
+        qty = 1 + n % 5
+        ts += 1
+        engine.apply(buy(ALICE, f"a{n}", qty, price, symbol=PERP), ts)
+        ts += 1
+        engine.apply(sell(BOB, f"b{n}", qty, price, symbol=PERP), ts)
+        longs, shorts = engine.liquidations[Symbol(PERP)]
+        most = max(most, len(longs) + len(shorts))
+
+    # Assert: stale entries are compacted away instead of piling up (6,000 fills happened).
+    assert 2 <= most <= 2 * (1024 + 1)

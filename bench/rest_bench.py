@@ -106,6 +106,7 @@ async def serve(data_dir: Path, port: int, users: int, ready_file: Path,
     from tradehall.bootstrap import build
     from tradehall.config import Settings
     from tradehall.entrypoints.api.app import create_app
+    from tradehall.entrypoints.cli.serve import uvicorn_config
 
     database_url = (f"sqlite:///{read_models / 'read-models.db'}"
                     if read_models is not None else None)
@@ -115,8 +116,7 @@ async def serve(data_dir: Path, port: int, users: int, ready_file: Path,
     await platform.start()
     credentials = await add_market(platform, users)
     app = create_app(platform)
-    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning",
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn_config(app, settings, lifespan="off"))
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, lambda: setattr(server, "should_exit", True))
     profiler = None

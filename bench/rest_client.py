@@ -82,25 +82,29 @@ class Samples:
 
 
 class Pair:
-    """The requests of one worker: a resting sell by one account, a crossing buy by another."""
+    """The requests of one worker: a resting sell by one account, then a crossing buy by
+    another, each pair from the next two accounts, so that no account's rate limit is the
+    bottleneck (the server limits each API key to 200 requests a second by default)."""
 
     def __init__(self, port: int, keys: Sequence[Sequence[str]], worker: int) -> None:
         self.port = port
-        maker = keys[(2 * worker) % len(keys)]
-        taker = keys[(2 * worker + 1) % len(keys)]
         cents = 10_000 + worker % 50
         price = f"{cents // 100}.{cents % 100:02d}"
-        self.sell = order_request(port, maker, {"symbol": "BTC-USD", "side": "sell",
-                                                "qty": "0.0100", "price": price})
-        self.buy = order_request(port, taker, {"symbol": "BTC-USD", "side": "buy",
-                                               "qty": "0.0100", "price": price,
-                                               "time_in_force": "ioc"})
-        self.next_is_sell = True
+        self.requests: list[tuple[str, bytes]] = []
+        for n in range(max(1, len(keys) // 2)):
+            maker = keys[(2 * (worker + n)) % len(keys)]
+            taker = keys[(2 * (worker + n) + 1) % len(keys)]
+            self.requests.append(("rest", order_request(port, maker, {
+                "symbol": "BTC-USD", "side": "sell", "qty": "0.0100", "price": price})))
+            self.requests.append(("cross", order_request(port, taker, {
+                "symbol": "BTC-USD", "side": "buy", "qty": "0.0100", "price": price,
+                "time_in_force": "ioc"})))
+        self.next = 0
 
     def take(self) -> tuple[str, bytes]:
-        kind, raw = ("rest", self.sell) if self.next_is_sell else ("cross", self.buy)
-        self.next_is_sell = not self.next_is_sell
-        return kind, raw
+        request = self.requests[self.next]
+        self.next = (self.next + 1) % len(self.requests)
+        return request
 
 
 async def open_warm(port: int, count: int) -> list[Connection]:

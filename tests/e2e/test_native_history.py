@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -15,6 +16,9 @@ import pytest
 
 from tests.kit.server import RunningServer, TestUser
 from tradehall.entrypoints.api.routers.native_common import keyset_page
+from tradehall.kernel.ids import AssetCode, Symbol
+from tradehall.trading import commands as c
+from tradehall.trading.model import InstrumentKind, InstrumentSpec
 
 
 async def place(client: httpx.AsyncClient, user: TestUser, **body: Any) -> dict[str, Any]:
@@ -172,6 +176,46 @@ async def test_positions_when_margin_short_closed_in_part_then_in_full(
     assert (await client.get("/v1/positions", headers=trader.headers)).json()["data"] == []
     assert again.status_code == 404
     assert again.json()["code"] == "no_position"
+
+
+async def test_positions_when_the_price_passes_the_liquidation_price_are_liquidated(
+        server: RunningServer, client: httpx.AsyncClient) -> None:
+    # Arrange: a margin instrument with 5% initial and 2.5% maintenance margin. 1,000 bought
+    # at 1.25000 hold 62.50 USD and are liquidated at 1.21794 or below.
+    spec = InstrumentSpec(
+        symbol=Symbol("GBP-USD"), kind=InstrumentKind.MARGIN, base=AssetCode("EUR"),
+        quote=AssetCode("USD"), tick_size=Decimal("0.00001"), lot_size=Decimal(1),
+        margin_rate=Decimal("0.05"), maintenance_margin_rate=Decimal("0.025"))
+    added = await server.platform.engine.execute(c.AddInstrument(spec=spec))
+    await server.platform.read_model.wait_for(added.seq, 30.0)
+    maker = await server.create_user("maker")
+    other = await server.create_user("other")
+    trader = await server.create_user("trader", deposits={"USD": "100000"})
+    gbp = {"symbol": "GBP-USD"}
+    await place(client, maker, **gbp, side="sell", qty="1000", price="1.25000")
+    await place(client, trader, **gbp, side="buy", qty="1000", price="1.25000")
+    await place(client, maker, **gbp, side="buy", qty="2000", price="1.21000")
+    await place(client, maker, **gbp, side="buy", qty="1", price="1.21700")
+
+    # Act: a trade at 1.21700
+    await place(client, other, **gbp, side="sell", qty="1", price="1.21700")
+    listed = await client.get("/v1/orders", headers=trader.headers,
+                              params={"symbol": "GBP-USD", "status": "all"})
+    orders = listed.json()["data"]
+    positions = (await client.get("/v1/positions", headers=trader.headers)).json()["data"]
+    balances = (await client.get("/v1/balances", headers=trader.headers)).json()["data"]
+    spec_out = (await client.get("/v1/instruments/GBP-USD")).json()
+
+    # Assert: the engine sold the whole position at 1.21000 under its own client order id.
+    liquidation = orders[0]
+    assert liquidation["client_order_id"].startswith("liquidation-")
+    assert (liquidation["side"], liquidation["status"], liquidation["filled_qty"]) == (
+        "sell", "filled", "1000")
+    assert liquidation["reduce_only"] is True
+    assert positions == []
+    usd = next(b for b in balances if b["asset"] == "USD")
+    assert (usd["available"], usd["held"]) == ("99960.00", "0.00")  # lost 0.04 x 1,000
+    assert spec_out["maintenance_margin_rate"] == "0.025"
 
 
 async def test_positions_when_other_user_closes_answers_404(

@@ -125,6 +125,23 @@ class OrderBook:
         assert isinstance(level, PriceLevel)
         level.total -= lots
 
+    def walk(self, buy_side: bool) -> Iterator[PriceLevel]:
+        """Yield one side's levels best first, lazily: a scan that stops after a few levels
+        pays for a copy of the heap and those pops, not for sorting the whole side."""
+        if buy_side:
+            heap, levels, sign = list(self._bid_heap), self.bids, -1
+        else:
+            heap, levels, sign = list(self._ask_heap), self.asks, 1
+        previous = None
+        while heap:
+            key = heappop(heap)
+            if key == previous:
+                continue  # a price pushed again after its level emptied: equal keys pop together
+            previous = key
+            level = levels.get(sign * key)
+            if level is not None:
+                yield level
+
     def levels(self, buy_side: bool) -> list[PriceLevel]:
         """Return one side's levels, best first."""
         if buy_side:

@@ -41,7 +41,7 @@ def fills_completely(order: Order, inst: Instrument, book: Any, limit: int | Non
     """
     run = _DryRun(order, inst, positions)
     is_buy = order.is_buy
-    for level in book.levels(not is_buy):
+    for level in book.walk(not is_buy):
         price: int = level.price
         if limit is not None and (price > limit if is_buy else price < limit):
             return False

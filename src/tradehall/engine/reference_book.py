@@ -99,6 +99,10 @@ class ReferenceBook:
         assert any(o is order for o in self._side(order.is_buy)), "order is not resting here"
         order.leaves -= lots
 
+    def walk(self, buy_side: bool) -> Iterator[ReferenceLevel]:
+        """Yield one side's levels best first (`OrderBook.walk`'s interface)."""
+        yield from self.levels(buy_side)
+
     def levels(self, buy_side: bool) -> list[ReferenceLevel]:
         """Return one side's levels, best first."""
         return [self._level(buy_side, price) for price in self._prices(buy_side)]

@@ -45,7 +45,9 @@ def _shape(book: Any) -> list[object]:
     best = [None if (level := book.best(buy_side)) is None
             else (level.price, level.head.order_id, level.total)
             for buy_side in (True, False)]
-    return [sides, best]
+    # The lazy walk the fill-or-kill check uses, with the heap's stale and repeated prices.
+    walks = [[level.price for level in book.walk(buy_side)] for buy_side in (True, False)]
+    return [sides, best, walks]
 
 
 @settings(max_examples=25)

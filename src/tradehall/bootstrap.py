@@ -23,7 +23,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from tradehall.adapters.crypto.local_keys import LocalKeyFile
 from tradehall.adapters.files.blobs import FileBlobStore
@@ -121,6 +121,18 @@ class Component(Protocol):
         ...
 
 
+class LateComponent(Component, Protocol):
+    """A component the API can attach to a platform that runs without it (see
+    `Platform.component`): made without arguments, opened on the running loop."""
+
+    def open(self, platform: Platform) -> None:
+        """Subscribe and start its work at once (its `attach` and `start` in one)."""
+        ...
+
+
+_Late = TypeVar("_Late", bound=LateComponent)
+
+
 class PlatformEngine(EnginePort, Protocol):
     """The engine as the platform sees it: the embedded engine thread or, in scale-out, the
     port to the engine nodes over NATS."""
@@ -184,6 +196,17 @@ class Platform:
     @property
     def read_model(self) -> ReadModel:
         return self.db.read_model
+
+    def component(self, kind: type[_Late]) -> _Late:
+        """The platform's component of `kind`, made and opened on first use when bootstrap
+        attached none (an app built around a bare platform, as some tests do)."""
+        for component in self.components:
+            if isinstance(component, kind):
+                return component
+        made = kind()
+        self.components.append(made)
+        made.open(self)
+        return made
 
     @property
     def identity(self) -> IdentityStore:

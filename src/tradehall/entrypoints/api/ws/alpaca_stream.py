@@ -272,13 +272,7 @@ def _signed_qty(inst: Instrument, lots: int) -> str:
 
 def trade_updates_of(platform: Platform) -> AlpacaTradeUpdates:
     """The platform's stream component, attached on first use when bootstrap has none."""
-    for component in platform.components:
-        if isinstance(component, AlpacaTradeUpdates):
-            return component
-    hub = AlpacaTradeUpdates()
-    platform.components.append(hub)
-    hub.open(platform)
-    return hub
+    return platform.component(AlpacaTradeUpdates)
 
 
 # -- The WebSocket endpoint -----------------------------------------------------------------

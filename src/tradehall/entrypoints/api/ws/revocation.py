@@ -141,10 +141,4 @@ def _authenticated_with(principal: Principal, notice: Revocation) -> bool:
 
 def revocation_guard(platform: Platform) -> WsRevocationGuard:
     """The platform's guard, attached on first use when bootstrap has none."""
-    for component in platform.components:
-        if isinstance(component, WsRevocationGuard):
-            return component
-    guard = WsRevocationGuard()
-    platform.components.append(guard)
-    guard.open(platform)
-    return guard
+    return platform.component(WsRevocationGuard)

@@ -1,7 +1,8 @@
 """A TCP proxy on loopback that a test can cut and restore: a real network fault.
 
 `cut()` stops accepting and closes every forwarded connection (both sides see the peer go
-away, as when a database host dies); `restore()` listens again on the same port. Talks only to
+away, as when a database host dies); `restore()` listens again on the same port; `stall()`
+keeps the connections open but moves and reads nothing more (a frozen peer). Talks only to
 127.0.0.1.
 """
 
@@ -39,6 +40,15 @@ class TcpProxy:
 
     async def restore(self) -> None:
         await self.start()
+
+    async def stall(self) -> None:
+        """Stop forwarding and reading, but keep every connection open: a peer that hangs
+        (a frozen host) rather than one that goes away."""
+        # Nobody reads the streams any more: each stops reading its socket once its buffer
+        # is full (asyncio's own flow control), and the kernel's buffers fill behind it.
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -26,13 +26,19 @@ NATS_ERRORS: tuple[type[BaseException], ...] = (nats.errors.Error, TimeoutError,
 errors included: `nats.js.errors.Error` derives from `nats.errors.Error`)."""
 
 
+CLOSE_TIMEOUT_S = 5.0
+"""Longest a close of the NATS connection may take before it is abandoned."""
+
+
 class NatsLink:
     """A lazily opened, self-reconnecting NATS connection with its JetStream context."""
 
-    def __init__(self, topology: Topology, name: str, *, retry_s: float = 0.5) -> None:
+    def __init__(self, topology: Topology, name: str, *, retry_s: float = 0.5,
+                 close_timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         self.topology = topology
         self.name = name
         self.retry_s = retry_s
+        self.close_timeout_s = close_timeout_s
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
         self._down = False  # an outage was logged; log the recovery once
@@ -71,7 +77,7 @@ class NatsLink:
                 await ensure_streams(js, self.topology)
             except NATS_ERRORS as exc:
                 if client is not None:
-                    await _close_quietly(client)
+                    await _close_quietly(client, self.close_timeout_s)
                 if not warned:
                     _log.warning("%s: NATS at %s unavailable (%s); retrying", self.name,
                                  self.topology.url, exc)
@@ -80,7 +86,7 @@ class NatsLink:
                 continue
             except BaseException:  # cancelled half-way: leave nothing connected behind
                 if client is not None:
-                    await _close_quietly(client)
+                    await _close_quietly(client, self.close_timeout_s)
                 raise
             self._client, self._js = client, js
             self._down = False
@@ -112,11 +118,21 @@ class NatsLink:
     async def close(self) -> None:
         client, self._client, self._js = self._client, None, None
         if client is not None:
-            await _close_quietly(client)
+            await _close_quietly(client, self.close_timeout_s)
 
 
-async def _close_quietly(client: Client) -> None:
-    try:
-        await client.close()
-    except NATS_ERRORS as exc:  # closing a half-dead connection: nothing left to save
-        _log.debug("closing NATS: %s", exc)
+async def _close_quietly(client: Client, timeout_s: float) -> None:
+    # nats-py's close waits for its transport without a bound (nats-io/nats.py#671 shows one
+    # such wait lasting until TCP gives up) and can swallow a cancellation meanwhile, so the
+    # close runs as a task that is waited for, at most `timeout_s`, and then left behind.
+    closing = asyncio.ensure_future(client.close())
+    done, _ = await asyncio.wait({closing}, timeout=timeout_s)
+    if not done:
+        closing.cancel()
+        _log.warning("closing NATS took over %.1f s: the connection is abandoned", timeout_s)
+        return
+    error = closing.exception()
+    if isinstance(error, NATS_ERRORS):  # closing a half-dead connection: nothing left to save
+        _log.debug("closing NATS: %s", error)
+    elif error is not None:
+        raise error

@@ -15,7 +15,6 @@ from typing import Any
 from tradehall.engine.liquidation import liquidation_key
 from tradehall.engine.matcher import MatchingEngine
 from tradehall.engine.orders import OrderState
-from tradehall.engine.settlement import MAX_PRICE_TICKS
 from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, AssetCode, OrderId
 
 
@@ -113,7 +112,7 @@ def _check_positions(engine: MatchingEngine) -> None:
             assert pos.margin == 0, vars_of(pos)
         # Every position that can be liquidated is queued under its current price.
         inst = engine.instruments[pos.symbol]
-        key = liquidation_key(inst, pos, MAX_PRICE_TICKS) if inst.maint_ppm else 0
+        key = liquidation_key(inst, pos) if inst.maint_ppm else 0
         assert pos.liquidation_key == key, (vars_of(pos), key)
         if key:
             longs, shorts = engine.liquidations[pos.symbol]

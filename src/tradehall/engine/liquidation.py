@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from tradehall.engine.orders import MAX_PRICE_TICKS
 from tradehall.trading.instrument import PPM, Instrument
 from tradehall.trading.positions import Position
 
@@ -27,7 +28,7 @@ LIQUIDATION_PREFIX: Final = "liquidation-"
 """Client order ids the engine gives its liquidation orders; user orders may not use it."""
 
 
-def liquidation_price(inst: Instrument, pos: Position, max_price: int) -> int:
+def liquidation_price(inst: Instrument, pos: Position) -> int:
     """Return the price at which `pos` is liquidated (see the module docstring), or 0."""
     lots = abs(pos.net_qty)
     maint = inst.maint_ppm
@@ -41,13 +42,13 @@ def liquidation_price(inst: Instrument, pos: Position, max_price: int) -> int:
     slope = lots * num * (PPM + maint)
     bound = (num * pos.cost_ticks + pos.margin * den) * PPM
     price = bound // slope + 1
-    return price if price <= max_price else 0
+    return price if price <= MAX_PRICE_TICKS else 0
 
 
-def liquidation_key(inst: Instrument, pos: Position, max_price: int) -> int:
+def liquidation_key(inst: Instrument, pos: Position) -> int:
     """Return the heap key of `pos`: minus its liquidation price for a long, the price for a
     short, 0 when it cannot be liquidated."""
-    price = liquidation_price(inst, pos, max_price)
+    price = liquidation_price(inst, pos)
     return -price if pos.net_qty > 0 else price
 
 

@@ -21,6 +21,7 @@ from tradehall.engine.orders import (
     FOK,
     HALTED,
     LIMIT,
+    MAX_PRICE_TICKS,
     STOP,
     STOP_LIMIT,
     STP_NONE,
@@ -28,7 +29,7 @@ from tradehall.engine.orders import (
     Order,
     OrderState,
 )
-from tradehall.engine.settlement import MAX_PRICE_TICKS, Settlement
+from tradehall.engine.settlement import Settlement
 from tradehall.kernel.ids import (
     SYSTEM_ACCOUNTS,
     AccountId,

@@ -41,7 +41,6 @@ from tradehall.trading.positions import Position
 StopHeaps = tuple[list[tuple[int, int]], list[tuple[int, int]]]
 # (longs keyed by minus their liquidation price, shorts by it), each entry (key, account).
 LiquidationHeaps = tuple[list[tuple[int, AccountId]], list[tuple[int, AccountId]]]
-MAX_PRICE_TICKS: Final = 2**53  # the highest price in ticks an order may carry
 _COMPACT_MIN: Final = 1024  # liquidation heaps are compacted only past this many entries
 Retired = tuple[int, AccountId, ClientOrderId, OrderId]  # (done at ns, account, id, order id)
 DEFAULT_CLIENT_ID_RETENTION_NS: Final = NANOS_PER_DAY
@@ -238,7 +237,7 @@ class Settlement:
 
     def track_liquidation(self, inst: Instrument, pos: Position) -> None:
         """Queue `pos` under its current liquidation price (when that changed)."""
-        key = liquidation_key(inst, pos, MAX_PRICE_TICKS)
+        key = liquidation_key(inst, pos)
         if key == pos.liquidation_key:
             return
         pos.liquidation_key = key

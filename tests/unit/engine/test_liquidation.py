@@ -7,11 +7,10 @@ from hypothesis import strategies as st
 
 from tests.kit.factories import ALICE, BOB, PERP, T0, buy, make_engine, make_margin_instrument, sell
 from tradehall.engine.liquidation import liquidation_price, underwater
+from tradehall.engine.orders import MAX_PRICE_TICKS
 from tradehall.kernel.ids import AccountId, AssetCode, Symbol
 from tradehall.trading.instrument import Instrument
 from tradehall.trading.positions import Position
-
-MAX = 10**9
 
 
 @st.composite
@@ -34,7 +33,7 @@ def positions(draw: st.DrawFn) -> tuple[Instrument, Position]:
 def test_liquidation_price_is_the_last_price_where_the_position_is_underwater(
         case: tuple[Instrument, Position]) -> None:
     inst, pos = case
-    price = liquidation_price(inst, pos, MAX)
+    price = liquidation_price(inst, pos)
     if pos.net_qty > 0:
         if price:
             assert underwater(inst, pos, price)
@@ -43,16 +42,16 @@ def test_liquidation_price_is_the_last_price_where_the_position_is_underwater(
         assert underwater(inst, pos, price)
         assert not underwater(inst, pos, price - 1)
     else:
-        assert not underwater(inst, pos, MAX)  # due only beyond the highest price
+        assert not underwater(inst, pos, MAX_PRICE_TICKS)  # due only beyond the highest price
 
 
 def test_liquidation_price_without_a_maintenance_rate_or_position_is_none() -> None:
     inst = Instrument(make_margin_instrument(), base_scale=0, quote_scale=2)
     pos = Position(AccountId("a"), Symbol(PERP))
-    assert liquidation_price(inst, pos, MAX) == 0
+    assert liquidation_price(inst, pos) == 0
     pos.net_qty, pos.cost_ticks, pos.margin = -1, 100_00, 10_00
-    assert liquidation_price(inst, pos, MAX) == 0
-    assert not underwater(inst, pos, MAX)
+    assert liquidation_price(inst, pos) == 0
+    assert not underwater(inst, pos, MAX_PRICE_TICKS)
 
 
 def test_liquidation_heaps_when_positions_change_often_stay_bounded() -> None:

@@ -201,14 +201,20 @@ class OrderFlow(Settlement):
                 f"{hold_asset}, {format_units(available, step_for_scale(scale))} available"))
             return False
         self.ledger.hold(existing, amount)
-        order_id = OrderId(self.next_order_id)
-        self.next_order_id += 1
-        order.order_id = order_id
         order.hold = existing
         order.held = amount
         if not margin:
             order.receive = self.ledger.balance(account, inst.quote if not is_buy
                                                 else inst.base)
+        self._announce(order, hold_asset, amount)
+        return True
+
+    def _announce(self, order: Order, hold_asset: AssetCode, amount: int) -> None:
+        """Give a held order the next id, index it and emit its `order_accepted`."""
+        order_id = OrderId(self.next_order_id)
+        self.next_order_id += 1
+        order.order_id = order_id
+        account = order.account
         register = self.client_ids.get(account)
         if register is None:
             register = self.client_ids[account] = {}
@@ -219,7 +225,6 @@ class OrderFlow(Settlement):
             order_id, account, order.client_order_id, order.symbol, order.side,
             order.order_type, order.leaves, order.price, order.stop_price, order.time_in_force,
             order.post_only, order.reduce_only, order.stp, hold_asset, amount))
-        return True
 
     def _hold_amount(self, order: Order, inst: Instrument, is_buy: bool,
                      available: int) -> int:
@@ -447,28 +452,19 @@ class OrderFlow(Settlement):
         if mine:
             for order in [o for o in mine.values() if o.symbol == symbol]:
                 self._cancel_order(order, "liquidation")
-        order_id = OrderId(self.next_order_id)
-        self.next_order_id += 1
+        order_id = OrderId(self.next_order_id)  # what `_announce` gives it
         is_buy = pos.net_qty < 0
         command = c.SubmitOrder(
             account=account, client_order_id=ClientOrderId(f"{LIQUIDATION_PREFIX}{order_id}"),
             symbol=symbol, side=Side.BUY if is_buy else Side.SELL, order_type=OrderType.MARKET,
             qty=abs(pos.net_qty), time_in_force=TimeInForce.IOC, reduce_only=True,
             stp=SelfTradePrevention.NONE)
-        order = Order(order_id, command, self.ledger.balance(account, inst.quote))
-        order.liquidation = True
-        register = self.client_ids.get(account)
-        if register is None:
-            register = self.client_ids[account] = {}
-        register[order.client_order_id] = (command, order_id)
-        self.orders_by_id[order_id] = order
+        order = Order(_NO_ID, command, self.ledger.balance(account, inst.quote))
+        order.liquidation = True  # holds nothing: it only closes and pays no fee
         self._out.append(e.LiquidationTriggered(
             account=account, symbol=symbol, net_qty=pos.net_qty, liquidation_price=price,
             last_price=last, margin=pos.margin, order_id=order_id))
-        self._out.append(_OrderAccepted(
-            order_id, account, order.client_order_id, symbol, order.side, order.order_type,
-            order.leaves, None, None, order.time_in_force, False, True, order.stp, inst.quote,
-            0))
+        self._announce(order, inst.quote, 0)
         self._execute(order, inst, limit, ts)
 
     # -- Cancel, amend ----------------------------------------------------------------------

@@ -196,6 +196,7 @@ async def test_positions_when_the_price_passes_the_liquidation_price_are_liquida
     await place(client, trader, **gbp, side="buy", qty="1000", price="1.25000")
     await place(client, maker, **gbp, side="buy", qty="2000", price="1.21000")
     await place(client, maker, **gbp, side="buy", qty="1", price="1.21700")
+    opened = (await client.get("/v1/positions", headers=trader.headers)).json()["data"]
 
     # Act: a trade at 1.21700
     await place(client, other, **gbp, side="sell", qty="1", price="1.21700")
@@ -206,7 +207,10 @@ async def test_positions_when_the_price_passes_the_liquidation_price_are_liquida
     balances = (await client.get("/v1/balances", headers=trader.headers)).json()["data"]
     spec_out = (await client.get("/v1/instruments/GBP-USD")).json()
 
-    # Assert: the engine sold the whole position at 1.21000 under its own client order id.
+    # Assert: the position showed its liquidation price; the engine then sold all of it at
+    # 1.21000 under its own client order id.
+    assert [(p["side"], p["qty"], p["liquidation_price"]) for p in opened] == [
+        ("long", "1000", "1.21794")]
     liquidation = orders[0]
     assert liquidation["client_order_id"].startswith("liquidation-")
     assert (liquidation["side"], liquidation["status"], liquidation["filled_qty"]) == (

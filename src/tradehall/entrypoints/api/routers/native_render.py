@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from tradehall.engine.liquidation import liquidation_price
 from tradehall.entrypoints.api.schemas import native as s
 from tradehall.kernel.clock import NANOS_PER_SECOND
 from tradehall.kernel.ids import AccountId, ClientOrderId, OrderId, order_uuid
@@ -20,6 +21,7 @@ from tradehall.service.trading import OrderOutcome
 from tradehall.trading import events as e
 from tradehall.trading.instrument import Instrument
 from tradehall.trading.model import InstrumentKind
+from tradehall.trading.positions import Position
 
 # Extra decimals of an average price beyond the tick's, rounded half-even.
 _AVG_EXTRA_DECIMALS = 4
@@ -178,10 +180,19 @@ def position(refdata: ReferenceData, rec: PositionRecord) -> s.PositionPublic:
     inst = refdata.instrument(rec.symbol)
     lots = abs(rec.net_qty)
     cost = abs(rec.cost_ticks)
+    margin = inst.kind is InstrumentKind.MARGIN
     return s.PositionPublic(
         symbol=rec.symbol, kind=inst.kind.value, side="long" if rec.net_qty > 0 else "short",
         qty=inst.format_qty(lots), avg_entry_price=average_price(inst, cost, lots),
         cost_basis=refdata.format_amount(inst.quote, inst.notional_floor(cost, 1)),
         realized_pnl=refdata.format_amount(inst.quote, rec.realized_pnl),
-        margin=refdata.format_amount(inst.quote, rec.margin)
-        if inst.kind is InstrumentKind.MARGIN else refdata.format_amount(inst.quote, 0))
+        margin=refdata.format_amount(inst.quote, rec.margin if margin else 0),
+        liquidation_price=_liquidation_price(inst, rec) if margin else None)
+
+
+def _liquidation_price(inst: Instrument, rec: PositionRecord) -> str | None:
+    # The engine's own rule, applied to the projected position.
+    pos = Position(rec.account, rec.symbol)
+    pos.net_qty, pos.cost_ticks, pos.margin = rec.net_qty, rec.cost_ticks, rec.margin
+    price = liquidation_price(inst, pos)
+    return inst.format_price(price) if price else None

@@ -256,6 +256,9 @@ class PositionPublic(_Out):
     cost_basis: DecimalOut = Field(description="quote amount paid for the open quantity")
     realized_pnl: DecimalOut
     margin: DecimalOut
+    liquidation_price: DecimalOut | None = Field(
+        description="last trade price at which the engine liquidates the position (margin "
+                    "instruments with a maintenance rate); null when it cannot be liquidated")
 
 
 class PositionsPublic(_Out):

@@ -147,6 +147,11 @@ def test_market_order_when_filled_shows_position_that_close_flattens(
     held = _rest(demo, "GET", "/v1/positions", index=2)["data"]
     assert [(p["symbol"], p["side"], p["qty"]) for p in held if p["kind"] == "margin"] == [
         ("EUR-USD", "long", "1000")]
+    # The demo EUR-USD liquidates below 2.5% maintenance: about 2.5% under the entry.
+    eur = next(p for p in held if p["symbol"] == "EUR-USD")
+    liquidation = eur["liquidation_price"]
+    assert 0 < Decimal(liquidation) < Decimal(eur["avg_entry_price"])
+    expect(position.get_by_test_id("liquidation-price")).to_have_text(liquidation)
 
     # Act: close it
     position.get_by_test_id("close-position").click()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kit.pruning import mark_pruned
 from tradehall.journal import (
     JournalConfig,
     JournalCorrupted,
@@ -22,7 +23,6 @@ from tradehall.journal import (
 from tradehall.journal.reader import (
     PRUNE_MARKER,
     list_segments,
-    prune_marker_text,
     segments_directory,
 )
 from tradehall.journal.snapshot import list_snapshots
@@ -344,7 +344,7 @@ def test_prune_when_stopped_after_its_marker_still_reads_what_is_left(tmp_path: 
     # A crash between the marker and the last removal: older segments than the marker's are
     # still there and read as usual.
     chain = _write(tmp_path)
-    (segments_directory(tmp_path) / PRUNE_MARKER).write_bytes(prune_marker_text(31))
+    mark_pruned(tmp_path, 31)
 
     report = verify_journal(tmp_path)
 

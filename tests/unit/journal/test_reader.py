@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kit.pruning import mark_pruned
 from tradehall.journal import (
     JournalConfig,
     JournalCorrupted,
@@ -23,10 +24,7 @@ from tradehall.journal.codec import (
     encode_segment_header,
 )
 from tradehall.journal.reader import (
-    PRUNE_MARKER,
     list_segments,
-    prune_marker_text,
-    segments_directory,
 )
 
 
@@ -173,7 +171,7 @@ def test_reader_when_first_segment_pruned_reads_from_the_first_retained(tmp_path
     # The marker prune_journal writes first says where the journal starts now.
     segments = _write(tmp_path, 30, segment_max_bytes=150)
     first = int(segments[1].stem)
-    (segments_directory(tmp_path) / PRUNE_MARKER).write_bytes(prune_marker_text(first))
+    mark_pruned(tmp_path, first)
     segments[0].unlink()
 
     with pytest.raises(JournalPruned, match=f"starts at seq {first}") as caught:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kit.pruning import mark_pruned
 from tradehall.journal import (
     JournalConfig,
     JournalCorrupted,
@@ -16,11 +17,8 @@ from tradehall.journal import (
 )
 from tradehall.journal.codec import RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE
 from tradehall.journal.reader import (
-    PRUNE_MARKER,
     list_segments,
-    prune_marker_text,
     scan_tail,
-    segments_directory,
 )
 
 
@@ -161,8 +159,7 @@ def test_open_when_damage_in_the_tail_is_not_at_its_end_raises(tmp_path: Path) -
 def test_open_when_only_segment_is_headerless_after_pruning_raises(tmp_path: Path) -> None:
     # Nothing before it tells the seq and chain hash to continue from.
     segments = _write(tmp_path, 40)
-    marker = segments_directory(tmp_path) / PRUNE_MARKER
-    marker.write_bytes(prune_marker_text(int(segments[-1].stem)))
+    mark_pruned(tmp_path, int(segments[-1].stem))
     for segment in segments[:-1]:
         segment.unlink()
     segments[-1].write_bytes(b"")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kit.pruning import mark_pruned
 from tradehall.journal import (
     GENESIS_HASH,
     JournalConfig,
@@ -16,16 +17,8 @@ from tradehall.journal import (
     write_snapshot,
 )
 from tradehall.journal.reader import (
-    PRUNE_MARKER,
     list_segments,
-    prune_marker_text,
-    segments_directory,
 )
-
-
-def mark_pruned(root: Path, first_seq: int) -> None:
-    """Write the marker `prune_journal` leaves, as if it had removed the segments."""
-    (segments_directory(root) / PRUNE_MARKER).write_bytes(prune_marker_text(first_seq))
 
 
 def _write(root: Path, count: int) -> dict[int, bytes]:

@@ -363,9 +363,11 @@ async def test_dispatch_recovers_a_request_left_executing(server: RunningServer)
     executing = msgspec.structs.replace(approved, status=RequestStatus.EXECUTING,
                                         version=approved.version + 1)
     assert await store.update(executing, expected_version=approved.version)
-    await server.platform.engine.execute(c.ClosePosition(
+    closed = await server.platform.engine.execute(c.ClosePosition(
         account=alice.user.account, client_order_id=ClientOrderId(filed.client_order_id),
         symbol=server.platform.refdata.instrument("EUR-USD").symbol))
+    # The close's fill is projected before it is counted (a CI run read the fills too early).
+    assert await server.platform.read_model.wait_for(closed.seq, 30)
     fills_before = await server.platform.read_model.list_fills(alice.user.account)
 
     await set_mode(server, PlatformMode.NORMAL)

@@ -132,3 +132,44 @@ def test_replay_when_a_margin_position_passes_its_liquidation_price_prints_the_l
     assert trade["taker"]["client_order_id"] == f"liquidation-{liquidation['order_id']}"
     assert (trade["price"], trade["qty"]) == ("94.50", "10")
     assert Decimal(trade["taker"]["fee"]) == 0
+
+
+def test_replay_when_a_liquidated_loss_outgrows_the_account_prints_the_shortfall_and_cover(
+) -> None:
+    # Arrange: as above, with a 1% liquidation fee; alice keeps 5.00 besides her margin, the
+    # insurance fund holds 20.00, and she is liquidated at 85.00: 150.00 lost, 105.00 paid.
+    lines = [
+        '{"op":"instrument","symbol":"XYZ-PERP","kind":"margin","base":"XYZ","quote":"USD",'
+        '"tick_size":"0.01","lot_size":"1","margin_rate":"0.1",'
+        '"maintenance_margin_rate":"0.05","liquidation_fee_rate":"0.01"}',
+        *[f'{{"op":"deposit","account":"{a}","asset":"USD","amount":"10000"}}'
+          for a in ("alice", "bob", "carol")],
+        '{"op":"deposit","account":"@insurance","asset":"USD","amount":"20"}',
+        '{"op":"order","account":"alice","client_order_id":"a1","symbol":"XYZ-PERP",'
+        '"side":"buy","type":"limit","price":"100","qty":"10"}',
+        '{"op":"order","account":"bob","client_order_id":"b1","symbol":"XYZ-PERP",'
+        '"side":"sell","type":"limit","price":"100","qty":"10"}',
+        '{"op":"withdraw","account":"alice","asset":"USD","amount":"9895"}',
+        '{"op":"order","account":"carol","client_order_id":"c1","symbol":"XYZ-PERP",'
+        '"side":"buy","type":"limit","price":"85","qty":"10"}',
+        '{"op":"order","account":"carol","client_order_id":"c2","symbol":"XYZ-PERP",'
+        '"side":"buy","type":"limit","price":"89","qty":"1"}',
+        '{"op":"order","account":"bob","client_order_id":"b2","symbol":"XYZ-PERP",'
+        '"side":"sell","type":"limit","price":"89","qty":"1"}',
+    ]
+
+    # Act
+    events = _replay("\n".join(lines) + "\n", "--state")
+
+    # Assert
+    added = next(e for e in events if e["event"] == "instrument_added")
+    assert added["spec"]["liquidation_fee_rate"] == "0.01"
+    shortfall = next(e for e in events if e["event"] == "loss_shortfall")
+    assert shortfall == shortfall | {"account": "alice", "symbol": "XYZ-PERP", "asset": "USD"}
+    assert [Decimal(shortfall[k]) for k in ("shortfall", "covered", "uncovered")] == [45, 20, 25]
+    trade = events[-2]
+    assert trade["taker"]["client_order_id"].startswith("liquidation-")
+    assert Decimal(trade["taker"]["fee"]) == 0  # nothing was left to pay it with
+    balances = {(b["account"], b["asset"]): b for b in events[-1]["balances"]}
+    assert Decimal(balances["@insurance", "USD"]["available"]) == 0
+    assert Decimal(balances["@clearing", "USD"]["available"]) == 125

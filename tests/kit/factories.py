@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
+from msgspec import UNSET
+
 from tradehall.engine.book import OrderBook
 from tradehall.engine.matcher import BookFactory, MatchingEngine
 from tradehall.kernel.clock import NANOS_PER_DAY, NANOS_PER_SECOND
@@ -70,7 +72,8 @@ def make_margin_instrument(symbol: str = PERP, *, base: str = XYZ, quote: str = 
                            margin_rate: str = "0.1", maker_fee: str = "0",
                            taker_fee: str = "0", price_band: str | None = None,
                            stop_collar: str = "0.05",
-                           maintenance_margin_rate: str | None = None) -> InstrumentSpec:
+                           maintenance_margin_rate: str | None = None,
+                           liquidation_fee_rate: str | None = None) -> InstrumentSpec:
     """Build a margin instrument spec (10% initial margin, no liquidation, unless told
     otherwise)."""
     return InstrumentSpec(
@@ -78,7 +81,10 @@ def make_margin_instrument(symbol: str = PERP, *, base: str = XYZ, quote: str = 
         quote=AssetCode(quote), tick_size=Decimal("0.01"), lot_size=Decimal(1),
         price_band=_dec(price_band), maker_fee=Decimal(maker_fee),
         taker_fee=Decimal(taker_fee), margin_rate=Decimal(margin_rate),
-        maintenance_margin_rate=_dec(maintenance_margin_rate), stop_collar=Decimal(stop_collar))
+        maintenance_margin_rate=_dec(maintenance_margin_rate),
+        liquidation_fee_rate=UNSET if liquidation_fee_rate is None else Decimal(
+            liquidation_fee_rate),
+        stop_collar=Decimal(stop_collar))
 
 
 def _dec(value: str | None) -> Decimal | None:

@@ -1,6 +1,7 @@
 """Whole-engine invariant checks, run after every command by the scenarios and the streams.
 
-`check_engine` asserts: the ledger balances and no user bucket is negative; every live order
+`check_engine` asserts: the ledger balances (every asset sums to zero) and no user bucket,
+nor the insurance fund, is negative; every live order
 is in exactly the indexes its state says and is neither empty nor overfilled; each balance's
 `held` is exactly what its live orders hold plus the margin of its positions; every book is
 sane (strictly ordered levels, no empty level, bids below asks, level totals equal to the sum
@@ -15,12 +16,20 @@ from typing import Any
 from tradehall.engine.liquidation import liquidation_key
 from tradehall.engine.matcher import MatchingEngine
 from tradehall.engine.orders import OrderState
-from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, AssetCode, OrderId
+from tradehall.kernel.ids import (
+    CONTRA_ACCOUNTS,
+    INSURANCE_ACCOUNT,
+    SYSTEM_ACCOUNTS,
+    AccountId,
+    AssetCode,
+    OrderId,
+)
 
 
 def check_engine(engine: MatchingEngine) -> None:
     """Assert every invariant of the engine's state."""
     engine.ledger.check_invariants()
+    _check_system_accounts(engine)
     resting: set[OrderId] = set()
     for symbol, book in engine.books.items():
         resting |= check_book(book, symbol)
@@ -101,6 +110,17 @@ def _check_holds(engine: MatchingEngine) -> None:
         if bal.account in SYSTEM_ACCOUNTS:
             assert bal.held == 0, f"system account holds funds: {bal.account}/{bal.asset}"
     assert not any(expected.values()), f"holds without a balance: {expected}"
+
+
+def _check_system_accounts(engine: MatchingEngine) -> None:
+    # Said outright, though the ledger's own check covers it: only @custody and @clearing may
+    # go negative, and @insurance, which pays shortfalls, above all must not.
+    assert not any(engine.ledger.totals().values()), engine.ledger.totals()
+    for bal in engine.ledger:
+        if bal.account == INSURANCE_ACCOUNT:
+            assert bal.available >= 0, f"insurance fund negative: {bal.asset} {bal.available}"
+        elif bal.account not in CONTRA_ACCOUNTS:
+            assert bal.available >= 0, f"negative: {bal.account}/{bal.asset}"
 
 
 def _check_positions(engine: MatchingEngine) -> None:

@@ -1,14 +1,15 @@
-"""Random command streams for property tests, and a tracker that checks fills against them.
+"""Random command streams for property tests, and trackers that check events against them.
 
 `command_streams(config)` is a hypothesis strategy of `[(ts, command), ...]` over a few
 accounts and the kit's spot and margin instruments: limit orders in every time in force,
 market, post-only, reduce-only, stop and stop-limit orders, random STP modes, about 30%
-cancels (by client id, by engine id, cancel-all), amends, deposits, withdrawals, status
-changes and time jumps across midnight. Cancels and amends name client order ids used
-earlier in the stream, so they often hit live orders. Prices sit on a narrow grid so books
-cross often. `FillTracker` follows the events of one engine and asserts no order is
-overfilled and that leaves quantities reported by trades agree with the fills so far.
-Pure: builds values and checks them.
+cancels (by client id, by engine id, cancel-all), amends, deposits, withdrawals (a third of
+them to or from the insurance fund), status changes and time jumps across midnight. Cancels
+and amends name client order ids used earlier in the stream, so they often hit live orders.
+Prices sit on a narrow grid so books cross often. `FillTracker` follows the events of one
+engine and asserts no order is overfilled and that leaves quantities reported by trades
+agree with the fills so far; `FundTracker` that the insurance fund moves only as the events
+say. Pure: builds values and checks them.
 """
 
 from __future__ import annotations
@@ -38,9 +39,17 @@ from tests.kit.factories import (
     set_status,
     withdraw,
 )
+from tradehall.engine.liquidation import LIQUIDATION_PREFIX
 from tradehall.engine.matcher import MatchingEngine
 from tradehall.engine.orders import OrderState
-from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, OrderId, Symbol
+from tradehall.kernel.ids import (
+    INSURANCE_ACCOUNT,
+    AccountId,
+    AssetCode,
+    ClientOrderId,
+    OrderId,
+    Symbol,
+)
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
 from tradehall.trading.model import (
@@ -57,9 +66,16 @@ Stream = list[tuple[int, c.EngineCommand]]
 STREAM_INSTRUMENTS: Sequence[InstrumentSpec] = (
     make_instrument(maker_fee="0.001", taker_fee="0.002", price_band="0.015"),
     # Maintenance just under the 10% initial margin: a move of about half a percent, well
-    # inside the streams' price range, liquidates a position.
-    make_margin_instrument(maker_fee="0.001", taker_fee="0.002", maintenance_margin_rate="0.095"),
+    # inside the streams' price range, liquidates a position; its fee feeds the fund.
+    make_margin_instrument(maker_fee="0.001", taker_fee="0.002", maintenance_margin_rate="0.095",
+                           liquidation_fee_rate="0.005"),
 )
+# 1% margin, liquidated at 0.5%: the 5% stop collar lets a liquidation lose more than the
+# margin, so with little cash losses are capped and the insurance fund pays shortfalls.
+LEVERAGED = Symbol("XYZ-LEV")
+LEVERAGED_INSTRUMENT = make_margin_instrument(
+    LEVERAGED, margin_rate="0.01", taker_fee="0.001", maintenance_margin_rate="0.005",
+    liquidation_fee_rate="0.01")
 # Enough for a handful of orders each, so funds run out now and then.
 STREAM_DEPOSITS: dict[AssetCode, int] = {USD: 2_500_00, ABC: 15}
 
@@ -128,6 +144,8 @@ def _draw_command(draw: st.DrawFn, cfg: StreamConfig, kind: str, index: int,
     if kind == "cancel_all":
         return cancel_all(account, draw(st.none() | st.sampled_from(cfg.symbols)))
     if kind in ("deposit", "withdraw"):
+        if _one_in(draw, 3):
+            account = INSURANCE_ACCOUNT  # the operator funds the insurance fund
         asset = draw(st.sampled_from([USD, ABC]))
         amount = draw(st.integers(min_value=1, max_value=2_000_00 if asset == USD else 20))
         return (deposit if kind == "deposit" else withdraw)(account, asset, amount)
@@ -174,7 +192,7 @@ def _draw_order(draw: st.DrawFn, cfg: StreamConfig, kind: str, account: AccountI
         account, coid, Side.BUY if is_buy else Side.SELL,
         draw(st.integers(min_value=1, max_value=cfg.max_qty)), price, stop=stop,
         symbol=symbol, tif=tif, post_only=post_only,
-        reduce_only=symbol == PERP and _one_in(draw, 6),
+        reduce_only=symbol != SPOT and _one_in(draw, 6),
         stp=draw(st.sampled_from(_STP_MODES)), order_type=order_type)
 
 
@@ -267,3 +285,51 @@ class FillTracker:
 
 
 _NO_REST = (TimeInForce.IOC, TimeInForce.FOK)
+
+
+class FundTracker:
+    """Follows one engine's events and accounts for the insurance fund with them alone.
+
+    The fund changes only by operator deposits and withdrawals, liquidation fees (the taker
+    fee of a liquidation order's trade) and what it covers of shortfalls; a shortfall is
+    covered as far as the fund goes (`covered == min(shortfall, fund)`), the rest uncovered.
+    """
+
+    def __init__(self, quotes: Mapping[str, AssetCode]) -> None:
+        self.quotes = quotes  # symbol -> quote asset
+        self.fund: dict[AssetCode, int] = {}
+        self.shortfalls = 0
+        self.fees = 0
+
+    def observe(self, events: Sequence[e.EngineEvent]) -> None:
+        """Check and record a command's events."""
+        fund = self.fund
+        for event in events:
+            if isinstance(event, e.Deposited | e.Withdrawn):
+                if event.account == INSURANCE_ACCOUNT:
+                    sign = 1 if isinstance(event, e.Deposited) else -1
+                    fund[event.asset] = fund.get(event.asset, 0) + sign * event.amount
+                    assert fund[event.asset] == event.available, event
+            elif isinstance(event, e.Trade):
+                if event.taker_client_order_id.startswith(LIQUIDATION_PREFIX):
+                    asset = self.quotes[event.symbol]
+                    fund[asset] = fund.get(asset, 0) + event.taker_fee
+                    self.fees += event.taker_fee > 0
+            elif isinstance(event, e.LossShortfall):
+                have = fund.get(event.asset, 0)
+                assert event.shortfall > 0, event
+                assert event.covered == min(event.shortfall, have), (event, have)
+                assert event.covered + event.uncovered == event.shortfall, event
+                fund[event.asset] = have - event.covered
+                self.shortfalls += 1
+
+    def check_engine(self, engine: MatchingEngine) -> None:
+        """Assert the engine's fund holds what the events say, and never less than zero."""
+        for asset, amount in self.fund.items():
+            bal = engine.ledger.peek(INSURANCE_ACCOUNT, asset)
+            assert (0 if bal is None else bal.available) == amount, (asset, self.fund)
+        for bal in engine.ledger:
+            if bal.account == INSURANCE_ACCOUNT:
+                assert bal.available == self.fund.get(bal.asset, 0), (bal.asset, self.fund)
+                assert bal.available >= 0, bal.asset
+                assert bal.held == 0, bal.asset

@@ -10,7 +10,10 @@ it (fees, `settle_position` for margin, the hold topped up, a finished or cancel
 hold freed into its account's cash). What those steps read back is copied on first use: the
 positions of the accounts met, the taker's hold and, on margin, the available cash of each
 account met, the taker's own included (self-trades, own makers canceled or finished). So the
-answer is exactly what the match would do. Changes no engine state; no I/O; called only from
+answer is exactly what the match would do. A shortfall (a loss capped at what an account can
+pay) moves money only between the insurance fund and the clearing account, which no step reads,
+and the liquidation fee is never met: a liquidation order is IOC, so it neither takes the FOK
+path nor rests as a maker. Changes no engine state; no I/O; called only from
 `OrderFlow._execute`.
 """
 
@@ -132,7 +135,7 @@ class _DryRun:
         # Settlement._settle_margin; returns what the order still holds.
         account = order.account
         cash = self._cash(order)
-        _, released, pnl, margin = settle_position(self.inst, self._position(account),
+        _, released, pnl, margin, _ = settle_position(self.inst, self._position(account),
                                                    order.is_buy, price, qty, cash)
         self.cash[account] = cash + released + pnl
         return held - fee - margin

@@ -19,6 +19,7 @@ from tradehall.engine.orders import Order, OrderState
 from tradehall.kernel.clock import NANOS_PER_DAY
 from tradehall.kernel.errors import InvalidInput
 from tradehall.kernel.ids import (
+    INSURANCE_ACCOUNT,
     SYSTEM_ACCOUNTS,
     AccountId,
     AssetCode,
@@ -246,7 +247,8 @@ class MatchingEngine(OrderFlow):
 
     def _check_transfer(self, account: AccountId, asset: AssetCode,
                         amount: int) -> tuple[str, str] | None:
-        if account in SYSTEM_ACCOUNTS or not account:
+        # The insurance fund is funded (and drawn down) by the operator like an account.
+        if (account in SYSTEM_ACCOUNTS and account != INSURANCE_ACCOUNT) or not account:
             return ("invalid_account", f"{account!r} is not a user account")
         if asset not in self.assets:
             return ("unknown_asset", f"asset {asset} is not defined")

@@ -460,7 +460,7 @@ class OrderFlow(Settlement):
             qty=abs(pos.net_qty), time_in_force=TimeInForce.IOC, reduce_only=True,
             stp=SelfTradePrevention.NONE)
         order = Order(_NO_ID, command, self.ledger.balance(account, inst.quote))
-        order.liquidation = True  # holds nothing: it only closes and pays no fee
+        order.liquidation = True  # holds nothing: it only closes, its fee comes from the fill
         self._out.append(e.LiquidationTriggered(
             account=account, symbol=symbol, net_qty=pos.net_qty, liquidation_price=price,
             last_price=last, margin=pos.margin, order_id=order_id))

@@ -116,7 +116,7 @@ class Order:
         self.receive: Balance | None = None  # balance fills are paid into (spot only)
         self.held = 0
         self.expire_ns = 0
-        self.liquidation = False  # placed by the engine to liquidate a position: no taker fee
+        self.liquidation = False  # the engine liquidates with it: liquidation fee, no taker fee
         self.state = OrderState.PENDING
         self.level: object | None = None
         self.prev: Order | None = None

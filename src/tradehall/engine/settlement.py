@@ -4,7 +4,9 @@
 positions, order indexes, counters) and moves the money of each fill: for spot, the buyer's
 held quote pays the seller and the fee account, and the seller's held base goes to the buyer;
 for margin, each side pays its fee, takes or releases margin, and realizes P&L against the
-clearing account. Every movement is a balanced pair of postings. No I/O.
+clearing account. A liquidation order pays the liquidation fee into the insurance fund instead
+of the taker fee, and the fund covers what an account cannot pay of a loss, as far as it can.
+Every movement is a balanced pair of postings. No I/O.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tradehall.kernel.clock import NANOS_PER_DAY
 from tradehall.kernel.errors import InvariantViolation
 from tradehall.kernel.ids import (
     CLEARING_ACCOUNT,
+    INSURANCE_ACCOUNT,
     AccountId,
     AssetCode,
     ClientOrderId,
@@ -85,37 +88,40 @@ class RetiredIds:
 
 
 def settle_position(inst: Instrument, pos: Position, is_buy: bool, price: int, qty: int,
-                    cash: int) -> tuple[int, int, int, int]:
+                    cash: int) -> tuple[int, int, int, int, int]:
     """Apply one side of a margin fill of `qty` lots at `price` to its position.
 
     Lots that reduce the position close first, the rest open it in the fill's direction.
-    Returns (lots closed, margin freed, realized P&L, margin taken), money in quote minor
-    units. `cash` is what the account has available before the fill: a loss larger than that
-    plus the freed margin stays with the venue (liquidation, where the instrument has a
+    Returns (lots closed, margin freed, realized P&L, margin taken, shortfall), money in quote
+    minor units. `cash` is what the account has available before the fill: the realized loss
+    is capped at that plus the freed margin, and the rest of it is the shortfall, which the
+    insurance fund and then the venue bear (liquidation, where the instrument has a
     maintenance rate, closes positions before that point). The fill-or-kill check
     runs this on copies of positions, so both see the same arithmetic.
     """
     closed = min(qty, pos.reducible(is_buy))
-    released = pnl = margin = 0
+    released = pnl = margin = shortfall = 0
     if closed:
         released = pos.margin * closed // abs(pos.net_qty)
         pnl_ticks, _ = pos.reduce(closed, price)
         pos.margin -= released
         pnl = pnl_ticks * inst.notional_num // inst.notional_den
-        if pnl < 0:
-            pnl = -min(-pnl, cash + released)
+        if pnl < 0 and -pnl > cash + released:
+            shortfall = -pnl - cash - released
+            pnl = -(cash + released)
         pos.realized_pnl += pnl
     opening = qty - closed
     if opening:
         margin = inst.notional_floor(price, opening) * inst.margin_ppm // PPM
         pos.margin += margin
         pos.increase(opening, price, is_buy)
-    return closed, released, pnl, margin
+    return closed, released, pnl, margin, shortfall
 
 
 # Hot event classes as C statics when compiled (a module attribute lookup otherwise).
 _Trade: Final = e.Trade
 _PositionChanged: Final = e.PositionChanged
+_LossShortfall: Final = e.LossShortfall
 
 
 class Settlement:
@@ -156,7 +162,7 @@ class Settlement:
         """
         if inst.is_margin:
             if order.liquidation:
-                return qty  # it only closes (reduce-only) and pays no fee: nothing to afford
+                return qty  # it only closes, and its fee is capped by what the fill leaves
             # Lots that reduce the position release margin instead of taking it.
             lots, extra = risk.margin_affordable(inst, price, qty, order.held,
                                                  order.hold.available,
@@ -177,13 +183,17 @@ class Settlement:
               qty: int) -> None:
         notional = inst.notional_floor(price, qty)
         maker_fee = notional * inst.maker_ppm // PPM
-        taker_fee = 0 if taker.liquidation else notional * inst.taker_ppm // PPM
         if inst.is_margin:
+            # Only a taker can be a liquidation order (IOC: it never rests).
+            taker_ppm = inst.liquidation_fee_ppm if taker.liquidation else inst.taker_ppm
             self._settle_margin(inst, maker, price, qty, maker_fee)
-            self._settle_margin(inst, taker, price, qty, taker_fee)
+            taker_fee = self._settle_margin(inst, taker, price, qty,
+                                            notional * taker_ppm // PPM)
         elif taker.is_buy:
+            taker_fee = notional * inst.taker_ppm // PPM
             self._settle_spot(inst, taker, maker, notional, taker_fee, maker_fee, qty)
         else:
+            taker_fee = notional * inst.taker_ppm // PPM
             self._settle_spot(inst, maker, taker, notional, maker_fee, taker_fee, qty)
         maker.filled += qty
         taker.filled += qty
@@ -216,24 +226,42 @@ class Settlement:
         buyer_base.available += base
 
     def _settle_margin(self, inst: Instrument, order: Order, price: int, qty: int,
-                       fee: int) -> None:
+                       fee: int) -> int:
+        """Settle one side of a margin fill; return the fee it paid."""
         key = (order.account, inst.symbol)
         pos = self.positions.get(key)
         if pos is None:
             pos = self.positions[key] = Position(order.account, inst.symbol)
         bal = order.hold
-        closed, released, pnl, margin = settle_position(inst, pos, order.is_buy, price, qty,
-                                                        bal.available)
-        self._take_from_hold(order, fee + margin)  # the margin stays in the held bucket
-        bal.held -= fee + released
-        bal.available += released + pnl
-        self._fee_balance(inst).available += fee
+        closed, released, pnl, margin, shortfall = settle_position(
+            inst, pos, order.is_buy, price, qty, bal.available)
+        if order.liquidation:
+            # It holds nothing (reduce-only: no margin taken), so the liquidation fee comes
+            # out of what the fill leaves the account, never more: no balance goes negative.
+            left = bal.available + released + pnl
+            if fee > left:
+                fee = left
+            bal.held -= released
+            bal.available = left - fee
+            if fee:  # an empty fund bucket is not created
+                self.ledger.balance(INSURANCE_ACCOUNT, inst.quote).available += fee
+        else:
+            self._take_from_hold(order, fee + margin)  # the margin stays in the held bucket
+            bal.held -= fee + released
+            bal.available += released + pnl
+            self._fee_balance(inst).available += fee
         if closed:
             self.ledger.balance(CLEARING_ACCOUNT, inst.quote).available -= pnl
         self._out.append(_PositionChanged(order.account, inst.symbol, pos.net_qty,
                                            pos.cost_ticks, pos.realized_pnl, pos.margin))
+        if shortfall:
+            covered = self.ledger.cover_shortfall(inst.quote, shortfall)
+            self._out.append(_LossShortfall(
+                account=order.account, symbol=inst.symbol, asset=inst.quote,
+                shortfall=shortfall, covered=covered, uncovered=shortfall - covered))
         if inst.maint_ppm:
             self.track_liquidation(inst, pos)
+        return fee
 
     def track_liquidation(self, inst: Instrument, pos: Position) -> None:
         """Queue `pos` under its current liquidation price (when that changed)."""

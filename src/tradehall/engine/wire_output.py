@@ -55,23 +55,29 @@ class EventRenderer:
             raw["held"] = self.amount(event.hold_asset, event.held)
         elif isinstance(event, e.StopTriggered):
             raw["last_price"] = self._inst(event.symbol).format_price(event.last_price)
-        elif isinstance(event, e.LiquidationTriggered):
-            inst = self._inst(event.symbol)
-            raw["net_qty"] = _signed(inst.format_qty, event.net_qty)
-            raw["liquidation_price"] = inst.format_price(event.liquidation_price)
-            raw["last_price"] = inst.format_price(event.last_price)
-            raw["margin"] = inst.format_quote(event.margin)
         elif isinstance(event, e.Deposited | e.Withdrawn):
             raw["amount"] = self.amount(event.asset, event.amount)
             raw["available"] = self.amount(event.asset, event.available)
-        elif isinstance(event, e.PositionChanged):
-            inst = self._inst(event.symbol)
-            raw["net_qty"] = _signed(inst.format_qty, event.net_qty)
+        elif isinstance(event, e.PositionChanged | e.LiquidationTriggered | e.LossShortfall):
+            self._margin(event, raw)
+        return raw
+
+    def _margin(self, event: e.PositionChanged | e.LiquidationTriggered | e.LossShortfall,
+                raw: Json) -> None:
+        if isinstance(event, e.LossShortfall):
+            for name in ("shortfall", "covered", "uncovered"):
+                raw[name] = self.amount(event.asset, raw[name])
+            return
+        inst = self._inst(event.symbol)
+        raw["net_qty"] = _signed(inst.format_qty, event.net_qty)
+        raw["margin"] = inst.format_quote(event.margin)
+        if isinstance(event, e.LiquidationTriggered):
+            raw["liquidation_price"] = inst.format_price(event.liquidation_price)
+            raw["last_price"] = inst.format_price(event.last_price)
+        else:
             raw["avg_price"] = _average(inst, event.cost_ticks, event.net_qty)
             raw["realized_pnl"] = _signed(inst.format_quote, event.realized_pnl)
-            raw["margin"] = inst.format_quote(event.margin)
             del raw["cost_ticks"]
-        return raw
 
     def _trade(self, t: e.Trade) -> Json:
         inst = self._inst(t.symbol)

@@ -26,7 +26,10 @@ CUSTODY_ACCOUNT = AccountId("@custody")
 FEE_ACCOUNT = AccountId("@fees")
 # Counterparty of realized margin P&L; its balance is the open positions' unrealized P&L.
 CLEARING_ACCOUNT = AccountId("@clearing")
-SYSTEM_ACCOUNTS = frozenset({CUSTODY_ACCOUNT, FEE_ACCOUNT, CLEARING_ACCOUNT})
+# The insurance fund: liquidation fees go in, losses accounts cannot pay come out; never
+# negative. The one system account an operator may deposit into and withdraw from.
+INSURANCE_ACCOUNT = AccountId("@insurance")
+SYSTEM_ACCOUNTS = frozenset({CUSTODY_ACCOUNT, FEE_ACCOUNT, CLEARING_ACCOUNT, INSURANCE_ACCOUNT})
 # System accounts whose balance may be negative: they mirror value outside the books.
 CONTRA_ACCOUNTS = frozenset({CUSTODY_ACCOUNT, CLEARING_ACCOUNT})
 

@@ -5,8 +5,10 @@ only ever moves between two buckets by the same amount (a posting pair), so the 
 asset over all buckets, the custody account included, is always zero: deposits are credited to
 the owner and debited to `@custody`. Only two buckets may go below zero: `@custody`, which
 mirrors the assets held outside the platform, and `@clearing`, the counterparty of realized
-margin P&L, which mirrors the unrealized P&L of open positions. A user's bucket never goes
-negative: every method checks before it moves. No I/O; called only from the engine.
+margin P&L, which mirrors the unrealized P&L of open positions. `@insurance`, the insurance
+fund, pays `@clearing` what accounts could not pay of their losses, as far as it has funds.
+A user's bucket never goes negative, nor does the fund: every method checks before it moves.
+No I/O; called only from the engine.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tradehall.kernel.errors import InvariantViolation
-from tradehall.kernel.ids import CONTRA_ACCOUNTS, CUSTODY_ACCOUNT, FEE_ACCOUNT, AccountId, AssetCode
+from tradehall.kernel.ids import (
+    CLEARING_ACCOUNT,
+    CONTRA_ACCOUNTS,
+    CUSTODY_ACCOUNT,
+    FEE_ACCOUNT,
+    INSURANCE_ACCOUNT,
+    AccountId,
+    AssetCode,
+)
 
 
 class Asset:
@@ -108,6 +118,18 @@ class Ledger:
     def fee_balance(self, asset: AssetCode) -> Balance:
         """Return the venue's fee bucket for an asset."""
         return self.balance(FEE_ACCOUNT, asset)
+
+    def cover_shortfall(self, asset: AssetCode, amount: int) -> int:
+        """Pay `clearing` up to `amount` of a loss an account could not pay, from the
+        insurance fund's available amount; return what it paid (the fund never goes
+        negative, and an empty fund is not created)."""
+        fund = self._balances.get((INSURANCE_ACCOUNT, asset))
+        if fund is None or fund.available <= 0:
+            return 0
+        covered = min(amount, fund.available)
+        fund.available -= covered
+        self.balance(CLEARING_ACCOUNT, asset).available += covered
+        return covered
 
     # -- Checks --------------------------------------------------------------------------------
 

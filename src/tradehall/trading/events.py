@@ -183,6 +183,21 @@ class LiquidationTriggered(Event, tag="liquidation_triggered", frozen=True, kw_o
     order_id: OrderId
 
 
+class LossShortfall(Event, tag="loss_shortfall", frozen=True, kw_only=True):
+    """A realized loss was larger than the account could pay (its available cash plus the
+    margin the fill freed): `shortfall` is the part it did not pay, `covered` what the
+    insurance fund paid of it, `uncovered` what stays with the venue (on `@clearing`).
+    Amounts in minor units of `asset`, the instrument's quote asset; it follows the
+    account's `position_changed`."""
+
+    account: AccountId
+    symbol: Symbol
+    asset: AssetCode
+    shortfall: int
+    covered: int
+    uncovered: int
+
+
 class EngineConfigured(Event, tag="engine_configured", frozen=True, kw_only=True):
     """An engine-wide setting changed (see `ConfigureEngine`)."""
 
@@ -193,5 +208,5 @@ EngineEvent = (
     AssetAdded | InstrumentAdded | InstrumentStatusChanged | Deposited | Withdrawn
     | CommandRejected | OrderAccepted | OrderRejected | OrderDuplicate | Trade | OrderCanceled
     | OrderExpired | OrderAmended | StopTriggered | PositionChanged | LiquidationTriggered
-    | EngineConfigured
+    | LossShortfall | EngineConfigured
 )

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 from tradehall.kernel.errors import InvalidInput
 from tradehall.kernel.numeric import format_units, parse_units, step_for_scale, to_units
-from tradehall.trading.model import InstrumentKind, InstrumentSpec
+from tradehall.trading.model import InstrumentKind, InstrumentSpec, liquidation_fee_rate
 
 PPM = 1_000_000
 _PPM_STEP = Decimal("0.000001")
@@ -39,6 +39,7 @@ class Instrument:
         "collar_ppm",
         "is_margin",
         "kind",
+        "liquidation_fee_ppm",
         "lot_size",
         "maint_ppm",
         "maker_ppm",
@@ -89,6 +90,8 @@ class Instrument:
         self.collar_ppm = _rate_ppm(spec.stop_collar, "stop_collar")
         # maint_ppm 0: positions are never liquidated (a loss beyond margin stays with the venue)
         self.margin_ppm, self.maint_ppm = _margin_rates(spec)
+        # Charged to a liquidated account instead of the taker fee; paid into @insurance.
+        self.liquidation_fee_ppm = _liquidation_fee_ppm(spec, self.maint_ppm)
 
     # -- Edge conversions ------------------------------------------------------------------
 
@@ -141,6 +144,23 @@ def _margin_rates(spec: InstrumentSpec) -> tuple[int, int]:
         raise InvalidInput("maintenance_margin_rate", "must be below 1 and at most margin_rate",
                            code="out_of_range")
     return margin, maint
+
+
+def _liquidation_fee_ppm(spec: InstrumentSpec, maint_ppm: int) -> int:
+    """Return the liquidation fee in ppm: 0 to below 1, and above 0 only where positions are
+    liquidated (a margin instrument with a maintenance rate)."""
+    rate = liquidation_fee_rate(spec)
+    field = "liquidation_fee_rate"
+    if rate.is_finite() and not 0 <= rate < 1:
+        raise InvalidInput(field, f"must be at least 0 and below 1, got {rate}",
+                           code="out_of_range")
+    ppm = _rate_ppm(rate, field)
+    if ppm and spec.kind != InstrumentKind.MARGIN:
+        raise InvalidInput(field, "applies to margin instruments")
+    if ppm and not maint_ppm:
+        raise InvalidInput(field, "needs a maintenance_margin_rate: without one nothing is "
+                           "liquidated", code="missing")
+    return ppm
 
 
 def _positive_step(value: Decimal, field: str) -> Decimal:

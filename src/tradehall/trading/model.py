@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from tradehall.kernel.ids import AssetCode, Symbol
 
@@ -77,5 +78,14 @@ class InstrumentSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     taker_fee: Decimal = Decimal(0)
     margin_rate: Decimal | None = None
     maintenance_margin_rate: Decimal | None = None
+    # UNSET (0) is left out of the encoding, so a spec without it encodes, and the engine
+    # state hashes, exactly as before the field existed: older snapshots still verify.
+    liquidation_fee_rate: Decimal | UnsetType = UNSET
     stop_collar: Decimal = Decimal("0.05")
     status: InstrumentStatus = InstrumentStatus.TRADING
+
+
+def liquidation_fee_rate(spec: InstrumentSpec) -> Decimal:
+    """Return the spec's liquidation fee rate, 0 when it sets none."""
+    rate = spec.liquidation_fee_rate
+    return Decimal(0) if isinstance(rate, UnsetType) else rate

@@ -4,7 +4,8 @@ Each stream runs on three fresh engines: the fast book, the reference book and a
 fast book. After every command: the three produce identical events (fast book == oracle,
 and determinism); the ledger balances with no user bucket negative; every balance's held
 amount is what its live orders hold plus its positions' margin; no order is overfilled and
-trade leaves agree with the fills; books are strictly ordered, uncrossed, with level totals
+trade leaves agree with the fills; the insurance fund holds exactly what the events put in
+and took out and never goes negative; books are strictly ordered, uncrossed, with level totals
 equal to their orders' leaves; a command refused outright changes no state.
 """
 
@@ -18,8 +19,11 @@ from tests.kit.factories import ABC, ALICE, BOB, SPOT, USD, make_engine
 from tests.kit.invariants import check_engine
 from tests.kit.scenario import describe
 from tests.kit.streams import (
+    LEVERAGED,
+    LEVERAGED_INSTRUMENT,
     STREAM_INSTRUMENTS,
     FillTracker,
+    FundTracker,
     Stream,
     StreamConfig,
     command_streams,
@@ -38,11 +42,17 @@ DENSE = StreamConfig(accounts=(ALICE, BOB), symbols=(SPOT,),
 # Funds for two or three orders each and more market orders: holds, clipping, FOK checks
 # and refusals for lack of funds.
 TIGHT = StreamConfig(deposits={USD: 300_00, ABC: 6}, extra_kinds=["market"] * 4)
+# The 1% margin book, a wide price grid and little cash: losses outgrow what accounts have,
+# so shortfalls come up, and the insurance fund's deposits, fees and cover with them.
+LEVERAGED_CONFIG = StreamConfig(symbols=(LEVERAGED,), prices=tuple(range(96_00, 104_01, 50)),
+                                deposits={USD: 20_00, ABC: 0},
+                                extra_kinds=["market"] * 4 + ["deposit"] * 2)
+INSTRUMENTS = (*STREAM_INSTRUMENTS, LEVERAGED_INSTRUMENT)
 
 
 def _engines(config: StreamConfig) -> tuple[MatchingEngine, MatchingEngine, MatchingEngine]:
     def new(book: type[OrderBook] | type[ReferenceBook]) -> MatchingEngine:
-        return make_engine(book, instruments=STREAM_INSTRUMENTS, accounts=config.accounts,
+        return make_engine(book, instruments=INSTRUMENTS, accounts=config.accounts,
                            deposits=config.deposits)
 
     return new(OrderBook), new(ReferenceBook), new(OrderBook)
@@ -52,6 +62,7 @@ def run_stream(stream: Stream, config: StreamConfig) -> MatchingEngine:
     """Run a stream on three engines, checking every invariant after every command."""
     fast, reference, twin = _engines(config)
     tracker = FillTracker()
+    fund = FundTracker({spec.symbol: spec.quote for spec in INSTRUMENTS})
     liquidations = 0
     for step, (ts, command) in enumerate(stream):
         # Time passing frees retired client order ids before the command is looked at, so a
@@ -63,8 +74,10 @@ def run_stream(stream: Stream, config: StreamConfig) -> MatchingEngine:
         assert reference.apply(command, ts) == events, f"reference book differs at {where}"
         assert twin.apply(command, ts) == events, f"second run differs at {where}"
         tracker.observe(events)
+        fund.observe(events)
         liquidations += sum(isinstance(ev, e.LiquidationTriggered) for ev in events)
         tracker.check_engine(fast)
+        fund.check_engine(fast)
         check_engine(fast)
         check_engine(reference)
         if len(events) == 1 and isinstance(events[0], REFUSALS):
@@ -75,6 +88,8 @@ def run_stream(stream: Stream, config: StreamConfig) -> MatchingEngine:
     trades = len(tracker.filled) and sum(tracker.filled.values()) // 2
     event(f"lots traded: {'0' if not trades else '1-9' if trades < 10 else '10+'}")
     event(f"liquidations: {'0' if not liquidations else '1+'}")
+    event(f"liquidation fees charged: {'0' if not fund.fees else '1+'}")
+    event(f"loss shortfalls: {'0' if not fund.shortfalls else '1+'}")
     return fast
 
 
@@ -95,6 +110,13 @@ def test_engine_when_fed_dense_single_book_streams_keeps_every_invariant(
 @given(command_streams(TIGHT))
 def test_engine_when_funds_are_tight_keeps_every_invariant(stream: Stream) -> None:
     run_stream(stream, TIGHT)
+
+
+@settings(max_examples=150)
+@given(command_streams(LEVERAGED_CONFIG))
+def test_engine_when_leverage_is_high_and_cash_short_keeps_every_invariant(
+        stream: Stream) -> None:
+    run_stream(stream, LEVERAGED_CONFIG)
 
 
 @settings(max_examples=30)

@@ -88,6 +88,21 @@ def test_users_create_when_folder_is_stopped_prints_a_key_pair_that_works(
     assert login.status_code == 200, login.text
 
 
+def test_accounts_when_naming_the_insurance_fund_deposit_into_it_and_show_it(
+        data_dir: Path) -> None:
+    # Act
+    funded = tradehall("accounts", "deposit", "@insurance", "USD", "1000",
+                       "--data-dir", str(data_dir))
+    shown = tradehall("accounts", "balances", "@insurance", "--data-dir", str(data_dir))
+
+    # Assert
+    assert funded.returncode == 0, funded.stderr
+    assert funded.stdout.strip() == ("deposited 1000.00 USD into @insurance: available "
+                                     "1000.00")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["USD", "available", "1000.00", "held", "0.00"]
+
+
 def test_users_create_when_password_is_prompted_reads_it_twice(data_dir: Path) -> None:
     # Act
     created = tradehall("users", "create", "erin", "--role", "dealer", "--data-dir",
@@ -120,6 +135,10 @@ def test_users_create_when_password_is_prompted_reads_it_twice(data_dir: Path) -
     (("instruments", "add", "BTC-EUR", "--base", "BTC", "--quote", "EUR", "--tick-size",
       "0.01", "--lot-size", "1", "--kind", "margin", "--margin-rate", "0.1",
       "--maintenance-margin-rate", "0.2"), "error: out_of_range: maintenance_margin_rate"),
+    (("instruments", "add", "BTC-EUR", "--base", "BTC", "--quote", "EUR", "--tick-size",
+      "0.01", "--lot-size", "1", "--kind", "margin", "--margin-rate", "0.1",
+      "--liquidation-fee-rate", "0.01"),
+     "error: missing: liquidation_fee_rate: needs a maintenance_margin_rate"),
     (("instruments", "status", "BTC-USD", "paused"), "error: STATUS must be"),
     (("instruments", "status", "NOPE-USD", "halted"), "error: unknown_symbol"),
 ])

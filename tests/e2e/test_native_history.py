@@ -16,7 +16,7 @@ import pytest
 
 from tests.kit.server import RunningServer, TestUser
 from tradehall.entrypoints.api.routers.native_common import keyset_page
-from tradehall.kernel.ids import AssetCode, Symbol
+from tradehall.kernel.ids import INSURANCE_ACCOUNT, AssetCode, Symbol
 from tradehall.trading import commands as c
 from tradehall.trading.model import InstrumentKind, InstrumentSpec
 
@@ -180,12 +180,14 @@ async def test_positions_when_margin_short_closed_in_part_then_in_full(
 
 async def test_positions_when_the_price_passes_the_liquidation_price_are_liquidated(
         server: RunningServer, client: httpx.AsyncClient) -> None:
-    # Arrange: a margin instrument with 5% initial and 2.5% maintenance margin. 1,000 bought
-    # at 1.25000 hold 62.50 USD and are liquidated at 1.21794 or below.
+    # Arrange: a margin instrument with 5% initial and 2.5% maintenance margin and a 0.5%
+    # liquidation fee. 1,000 bought at 1.25000 hold 62.50 USD and are liquidated at 1.21794
+    # or below.
     spec = InstrumentSpec(
         symbol=Symbol("GBP-USD"), kind=InstrumentKind.MARGIN, base=AssetCode("EUR"),
         quote=AssetCode("USD"), tick_size=Decimal("0.00001"), lot_size=Decimal(1),
-        margin_rate=Decimal("0.05"), maintenance_margin_rate=Decimal("0.025"))
+        margin_rate=Decimal("0.05"), maintenance_margin_rate=Decimal("0.025"),
+        liquidation_fee_rate=Decimal("0.005"))
     added = await server.platform.engine.execute(c.AddInstrument(spec=spec))
     await server.platform.read_model.wait_for(added.seq, 30.0)
     maker = await server.create_user("maker")
@@ -206,6 +208,7 @@ async def test_positions_when_the_price_passes_the_liquidation_price_are_liquida
     positions = (await client.get("/v1/positions", headers=trader.headers)).json()["data"]
     balances = (await client.get("/v1/balances", headers=trader.headers)).json()["data"]
     spec_out = (await client.get("/v1/instruments/GBP-USD")).json()
+    fund = await server.platform.read_model.balances(INSURANCE_ACCOUNT)
 
     # Assert: the position showed its liquidation price; the engine then sold all of it at
     # 1.21000 under its own client order id.
@@ -218,8 +221,11 @@ async def test_positions_when_the_price_passes_the_liquidation_price_are_liquida
     assert liquidation["reduce_only"] is True
     assert positions == []
     usd = next(b for b in balances if b["asset"] == "USD")
-    assert (usd["available"], usd["held"]) == ("99960.00", "0.00")  # lost 0.04 x 1,000
+    # Lost 0.04 x 1,000, and paid 0.5% of the 1,210.00 sold into the insurance fund.
+    assert (usd["available"], usd["held"]) == ("99953.95", "0.00")
+    assert [(b.asset, b.available, b.held) for b in fund] == [("USD", 6_05, 0)]
     assert spec_out["maintenance_margin_rate"] == "0.025"
+    assert spec_out["liquidation_fee_rate"] == "0.005"
 
 
 async def test_positions_when_other_user_closes_answers_404(
@@ -248,6 +254,7 @@ async def test_instruments_when_listed_give_grid_fees_and_status(
     assert (one.json()["tick_size"], one.json()["lot_size"]) == ("0.00001", "1")
     assert one.json()["margin_rate"] == "0.05"
     assert one.json()["maintenance_margin_rate"] is None  # never liquidated
+    assert one.json()["liquidation_fee_rate"] == "0"
     assert missing.status_code == 404
     assert missing.json()["code"] == "unknown_symbol"
     assert {"code": "USD", "scale": 2} in assets

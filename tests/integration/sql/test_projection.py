@@ -3,6 +3,10 @@ idempotence when batches are delivered again or merged differently. SQLite and P
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from tests.integration.sql.feed import BatchFeed, Timed, setup_commands
 from tests.integration.sql.tables_dump import dump
 from tests.kit.factories import (
@@ -12,6 +16,7 @@ from tests.kit.factories import (
     PERP,
     SPOT,
     T0,
+    USD,
     amend,
     buy,
     cancel,
@@ -23,6 +28,7 @@ from tradehall.adapters.sql.projection import CANDLE_INTERVALS, bucket_start
 from tradehall.adapters.sql.tables import metadata
 from tradehall.engine import queries
 from tradehall.kernel.ids import ClientOrderId, Symbol, order_uuid
+from tradehall.service.messages import CommandResult, EventBatch
 from tradehall.trading import commands as c
 from tradehall.trading import events as e
 from tradehall.trading.model import InstrumentStatus
@@ -125,6 +131,29 @@ async def test_projector_when_batches_delivered_again_nothing_changes(
 
     # Assert
     assert await dump(database) == before
+
+
+async def test_projector_when_a_loss_falls_short_logs_it_once_after_the_commit(
+        database: SqlDatabase, caplog: pytest.LogCaptureFixture) -> None:
+    # Arrange
+    feed = BatchFeed()
+    projector = database.projector(None)
+    await projector.apply(feed.batches(setup_commands(ACCOUNTS), 100))
+    seq = feed.seq + 1
+    shortfall = e.LossShortfall(account=ALICE, symbol=Symbol(PERP), asset=USD,
+                                shortfall=45_00, covered=20_00, uncovered=25_00)
+    batch = EventBatch(first_seq=seq, last_seq=seq, results=[
+        CommandResult(seq, T0, [shortfall])], books=[], balances=[])
+
+    # Act: delivered twice, as recovery may
+    with caplog.at_level(logging.WARNING, logger="tradehall.adapters.sql.projector"):
+        await projector.apply([batch])
+        await projector.apply([batch])
+
+    # Assert
+    assert [r.getMessage() for r in caplog.records] == [
+        f"loss shortfall at seq {seq}: alice in XYZ-PERP could not pay 4500 USD minor units "
+        "of a loss; the insurance fund covered 2000, 2500 stay on @clearing"]
 
 
 async def test_projector_when_batches_merged_differently_rows_are_equal(

@@ -96,6 +96,8 @@ class Changes:
     balances: dict[tuple[str, str], Row] = field(default_factory=dict)
     assets: dict[str, Row] = field(default_factory=dict)
     instruments: dict[str, Row] = field(default_factory=dict)
+    # Not rows: reported by the projector once committed (operators watch for them).
+    shortfalls: list[tuple[int, e.LossShortfall]] = field(default_factory=list)
 
     def row_count(self) -> int:
         return (len(self.orders) + len(self.fills) + len(self.positions) + len(self.candles)
@@ -244,7 +246,7 @@ class _Folder:
             e.OrderExpired: self.expired, e.OrderAmended: self.amended,
             e.StopTriggered: self.triggered, e.PositionChanged: self.position,
             e.AssetAdded: self.asset, e.InstrumentAdded: self.instrument,
-            e.InstrumentStatusChanged: self.instrument_status}
+            e.InstrumentStatusChanged: self.instrument_status, e.LossShortfall: self.shortfall}
 
     # -- Orders ---------------------------------------------------------------------------------
 
@@ -288,6 +290,9 @@ class _Folder:
         row = self.order(ev.order_id)
         row["qty"] = row["filled_qty"] + ev.remaining_qty
         row["price"] = ev.price
+
+    def shortfall(self, ev: e.LossShortfall) -> None:
+        self.changes.shortfalls.append((self.seq, ev))
 
     def triggered(self, ev: e.StopTriggered) -> None:
         row = self.order(ev.order_id)

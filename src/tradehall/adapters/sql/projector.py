@@ -5,10 +5,11 @@ batches that queue while a transaction commits are merged into the next one (up 
 `max_commands` commands): the projection keeps up with the engine's group commits instead of
 paying one commit per batch. The first transaction loads the live orders, instruments and open
 candles into the cache; each transaction loads the spot holdings the cache lacks, folds the
-results (`projection.fold`), writes every changed row with one executemany per table, and
-moves `projection_state` to the batch's last seq in the same transaction, so results at or
-below it are skipped when recovery republishes them. Only after the commit are
-`wait_for(seq)` waiters woken. With `linger_s`, a batch that arrives hard on the heels of the
+results (`projection.fold`), writes every changed row with one executemany per table, and moves
+`projection_state` to the batch's last seq in the same transaction, so results at or below it
+are skipped when recovery republishes them. Only after the commit are `wait_for(seq)` waiters
+woken, and each loss shortfall logged as a warning (once per database: a republished one is
+skipped with its batch). With `linger_s`, a batch that arrives hard on the heels of the
 previous one waits up to that long for more before its transaction starts (fewer, larger
 transactions under load), unless a caller waits for the projections: then it goes at once. A
 failed write propagates (nothing is swallowed): the caller decides whether the process stops.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -55,6 +57,7 @@ from tradehall.adapters.sql.projection import (
 from tradehall.service.messages import EventBatch
 from tradehall.service.ports import Subscription
 
+_log = logging.getLogger(__name__)
 PROJECTION = "main"  # the projection_state row of the read models
 _CHUNK = 2_000  # keys per IN (...) when loading rows
 _FOLD_STEP = 1_000  # results folded between two yields to the event loop
@@ -257,6 +260,11 @@ class SqlProjector:
         self.transactions += 1
         self.rows += prepared.changes.row_count()
         self._progress.advance(prepared.last_seq)
+        for seq, ev in prepared.changes.shortfalls:
+            _log.warning("loss shortfall at seq %d: %s in %s could not pay %d %s minor units of "
+                         "a loss; the insurance fund covered %d, %d stay on @clearing", seq,
+                         ev.account, ev.symbol, ev.shortfall, ev.asset, ev.covered,
+                         ev.uncovered)
 
     def _forget(self) -> None:
         # The cache may hold rows of a transaction that did not commit.

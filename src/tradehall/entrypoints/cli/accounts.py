@@ -3,7 +3,8 @@
 Works on a stopped data directory (the platform is started for the job, see `offline.py`);
 the deposit goes through the same trading service as the API's, so a refused amount
 (off-grid, unknown asset) is a one-line error and changes nothing. An account is named by its
-user's username or by its engine account id.
+user's username or by its engine account id; `@insurance` names the insurance fund, the one
+system account an operator deposits into.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import typer
 
 from tradehall.entrypoints.cli.offline import DEFAULT_DATA_DIR, DataDir, run, started_platform
 from tradehall.kernel.errors import NotFound
-from tradehall.kernel.ids import AccountId
+from tradehall.kernel.ids import INSURANCE_ACCOUNT, AccountId
 
 if TYPE_CHECKING:
     from tradehall.bootstrap import Platform
@@ -22,10 +23,13 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Fund accounts and show their balances.", no_args_is_help=True)
 
 AccountArg = Annotated[str, typer.Argument(
-    help="A username (its account) or an engine account id.", metavar="USER_OR_ACCOUNT")]
+    help="A username (its account), an engine account id, or @insurance (the insurance "
+         "fund).", metavar="USER_OR_ACCOUNT")]
 
 
 async def _account(platform: Platform, name: str) -> AccountId:
+    if name == INSURANCE_ACCOUNT:
+        return INSURANCE_ACCOUNT  # funded before it has a balance to be found by
     await platform.read_model.wait_for(platform.engine.last_seq, 30.0)
     user = await platform.identity.get_user_by_username(name)
     if user is not None:

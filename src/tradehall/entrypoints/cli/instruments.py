@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from msgspec import UNSET, UnsetType
 
 from tradehall.entrypoints.cli.offline import (
     DEFAULT_DATA_DIR,
@@ -112,6 +113,9 @@ def add(
     taker_fee: Annotated[str, typer.Option(help="Fee rate of the incoming side.")] = "0",
     margin_rate: DecimalOpt = None,
     maintenance_margin_rate: DecimalOpt = None,
+    liquidation_fee_rate: Annotated[str | None, typer.Option(
+        help="Fee rate a liquidation charges the liquidated account instead of the taker "
+             "fee, paid into the insurance fund; needs --maintenance-margin-rate.")] = None,
     stop_collar: Annotated[str, typer.Option(help="Furthest a triggered stop may trade "
                                              "from its trigger, as a fraction.")] = "0.05",
     data_dir: DataDir = DEFAULT_DATA_DIR,
@@ -128,10 +132,17 @@ def add(
         taker_fee=_required("taker_fee", taker_fee),
         margin_rate=_decimal("margin_rate", margin_rate),
         maintenance_margin_rate=_decimal("maintenance_margin_rate", maintenance_margin_rate),
+        liquidation_fee_rate=_unset_if_none(_decimal("liquidation_fee_rate",
+                                                     liquidation_fee_rate)),
         stop_collar=_required("stop_collar", stop_collar))
     _execute(c.AddInstrument(spec=spec), data_dir, assets=(base, quote))
     typer.echo(f"instrument {symbol} added ({kind} {base}/{quote}, tick {tick_size}, "
                f"lot {lot_size})")
+
+
+def _unset_if_none(value: Decimal | None) -> Decimal | UnsetType:
+    # Left out of the spec's encoding when not given, like every instrument before the field.
+    return UNSET if value is None else value
 
 
 def _required(name: str, value: str) -> Decimal:

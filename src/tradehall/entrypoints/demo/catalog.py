@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from msgspec import UNSET
+
 from tradehall.kernel.ids import AccountId, AssetCode, Symbol
 from tradehall.trading import commands as c
 from tradehall.trading.model import InstrumentKind, InstrumentSpec
@@ -49,14 +51,17 @@ class DemoInstrument:
 
 def _spec(symbol: str, kind: InstrumentKind, base: str, quote: str, *, tick: str, lot: str,
           maker_fee: str, taker_fee: str, band: str, margin_rate: str | None = None,
-          maintenance_margin_rate: str | None = None) -> InstrumentSpec:
+          maintenance_margin_rate: str | None = None,
+          liquidation_fee_rate: str | None = None) -> InstrumentSpec:
     return InstrumentSpec(
         symbol=Symbol(symbol), kind=kind, base=AssetCode(base), quote=AssetCode(quote),
         tick_size=Decimal(tick), lot_size=Decimal(lot), maker_fee=Decimal(maker_fee),
         taker_fee=Decimal(taker_fee), price_band=Decimal(band),
         margin_rate=None if margin_rate is None else Decimal(margin_rate),
         maintenance_margin_rate=(None if maintenance_margin_rate is None
-                                 else Decimal(maintenance_margin_rate)))
+                                 else Decimal(maintenance_margin_rate)),
+        liquidation_fee_rate=(UNSET if liquidation_fee_rate is None
+                              else Decimal(liquidation_fee_rate)))
 
 
 INSTRUMENTS: tuple[DemoInstrument, ...] = (
@@ -75,7 +80,7 @@ INSTRUMENTS: tuple[DemoInstrument, ...] = (
     DemoInstrument(
         spec=_spec("EUR-USD", InstrumentKind.MARGIN, "EUR", "USD", tick="0.00001", lot="1000",
                    maker_fee="0", taker_fee="0.00002", band="0.05", margin_rate="0.05",
-                   maintenance_margin_rate="0.025"),
+                   maintenance_margin_rate="0.025", liquidation_fee_rate="0.005"),
         mid=Decimal("1.08"), vol_bp=Decimal("0.5"), half_spread_bp=Decimal("0.4"),
         level_bp=Decimal("0.3"), quote_lots=(100, 2_000), take_lots=(1, 500),
         maker_inventory=(("USD", Decimal("50000000")),)),

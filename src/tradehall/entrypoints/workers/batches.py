@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tradehall.engine import queries
 from tradehall.engine.matcher import MatchingEngine
-from tradehall.kernel.ids import SYSTEM_ACCOUNTS, AccountId, Symbol
+from tradehall.kernel.ids import INSURANCE_ACCOUNT, SYSTEM_ACCOUNTS, AccountId, Symbol
 from tradehall.marketdata.depth import DepthTracker
 from tradehall.service.messages import BalanceSnapshot, BookUpdate, CommandResult, EventBatch
 from tradehall.trading import events as e
@@ -67,5 +67,12 @@ def touched(results: list[CommandResult]) -> tuple[set[Symbol], set[AccountId]]:
                 accounts.add(ev.account)
             elif isinstance(ev, e.InstrumentAdded):
                 symbols.add(ev.spec.symbol)
-    accounts -= SYSTEM_ACCOUNTS
+            elif isinstance(ev, e.LiquidationTriggered | e.LossShortfall):
+                accounts.add(INSURANCE_ACCOUNT)  # a liquidation fee paid in, a shortfall paid
+    # The insurance fund's balance is published (operators read it like an account's); the
+    # other system accounts' are not.
+    accounts -= _UNPUBLISHED
     return symbols, accounts
+
+
+_UNPUBLISHED = SYSTEM_ACCOUNTS - {INSURANCE_ACCOUNT}

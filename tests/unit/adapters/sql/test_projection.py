@@ -104,3 +104,17 @@ def test_fold_when_balances_reported_twice_keeps_the_later() -> None:
     changes = fold([], snaps, cache, 9)
     assert changes.balances == {("alice", "USD"): {"account": "alice", "asset": "USD",
                                                    "available": 7, "held": 3, "seq": 9}}
+
+
+def test_fold_when_a_loss_falls_short_reports_it_with_its_seq_and_writes_no_row() -> None:
+    # Arrange
+    cache = _cache()
+    shortfall = e.LossShortfall(account=ALICE, symbol=Symbol("XYZ-PERP"), asset=USD,
+                                shortfall=45_00, covered=20_00, uncovered=25_00)
+
+    # Act
+    changes = fold([CommandResult(7, T0, [shortfall])], [], cache, 7)
+
+    # Assert
+    assert changes.shortfalls == [(7, shortfall)]
+    assert changes.row_count() == 0

@@ -90,6 +90,9 @@ class InstrumentPublic(_Out):
     maintenance_margin_rate: DecimalOut | None = Field(
         description="a position is liquidated when its margin plus unrealized P&L falls below "
                     "this fraction of its notional; null: never liquidated (margin only)")
+    liquidation_fee_rate: DecimalOut = Field(
+        description="fraction of the notional a liquidation charges the liquidated account, "
+                    "instead of the taker fee, paid into the insurance fund (0: none)")
     stop_collar: DecimalOut
     status: Literal["trading", "halted", "close_only"]
 

@@ -51,7 +51,7 @@ class _OffBook:
     """Stands in for the book in a manual fill: the house's side never rests."""
 
     def reduce(self, order: Order, qty: int) -> None:
-        pass
+        order.leaves -= qty  # as a book does for its maker; there is no level to update
 
 
 _OFF_BOOK = _OffBook()

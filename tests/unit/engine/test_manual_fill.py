@@ -1,8 +1,9 @@
 """`ManualFill`: the desk's off-book trade between an account and the house.
 
 It settles like a trade at the dealer's price (funds, fees, positions, conservation), never
-touches the public book, is refused with a reason when either side cannot take it, answers a
-repeat like a repeated order, and replays to the same state (the codec carries it)."""
+touches the public book, ends with both sides filled, is refused with a reason when either
+side cannot take it, answers a repeat like a repeated order, and replays to the same state (the
+codec carries it)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,17 @@ def test_a_margin_close_settles_against_the_house_off_the_book() -> None:
     assert queries.open_orders(engine, ALICE) == []
     assert queries.open_orders(engine, HOUSE) == []
     assert totals(engine) == before
+    check_engine(engine)
+
+
+def test_both_sides_end_filled_and_the_trade_reports_nothing_left() -> None:
+    engine = engine_with_house()
+
+    events = engine.apply(fill(ALICE, Side.BUY, 3, 95_00), T0)
+
+    [trade] = [ev for ev in events if isinstance(ev, e.Trade)]
+    assert (trade.maker_leaves_qty, trade.taker_leaves_qty) == (0, 0)
+    assert not [ev for ev in events if isinstance(ev, e.OrderCanceled)]
     check_engine(engine)
 
 

@@ -3,9 +3,9 @@
 A `Scenario` is a name, an optional engine setup and a list of steps. A step is either a
 `(command, [expected, ...])` pair, whose events must match the expectations one for one and in
 order (an expectation names the event type and only the fields worth checking), or a probe
-(`BookIs`, `BalanceIs`, `PositionIs`, `Unchanged`) that inspects the engine after the previous
-command. Commands run one engine-time nanosecond apart unless wrapped in `at(ts, command)`.
-Every command is followed by the full `check_engine` invariant sweep.
+(`BookIs`, `BalanceIs`, `PositionIs`, `LastPriceIs`, `Unchanged`) that inspects the engine after
+the previous command. Commands run one engine-time nanosecond apart unless wrapped in
+`at(ts, command)`. Every command is followed by the full `check_engine` invariant sweep.
 """
 
 from __future__ import annotations
@@ -276,6 +276,18 @@ class PositionIs:
             want = getattr(self, name)
             assert want is None or getattr(pos, name) == want, (
                 f"{self.account} {self.symbol} {name} {getattr(pos, name)} != {want}")
+
+
+@dataclass(frozen=True)
+class LastPriceIs:
+    """The symbol's last trade price (what stops, liquidations, bands and the collar use)."""
+
+    symbol: str
+    price: int | None
+
+    def check(self, engine: MatchingEngine, before: EngineState) -> None:
+        have = engine.last_price.get(Symbol(self.symbol))
+        assert have == self.price, f"{self.symbol} last price {have} != {self.price}"
 
 
 @dataclass(frozen=True)

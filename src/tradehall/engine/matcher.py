@@ -144,7 +144,8 @@ class MatchingEngine(OrderFlow):
             time_in_force=TimeInForce.IOC, reduce_only=True), ts)
 
     def _manual_fill(self, command: c.ManualFill, ts: int) -> None:
-        """Settle a desk trade between an account and the house, off the book."""
+        """Settle a desk trade between an account and the house, off the book: its price was
+        agreed elsewhere, so it leaves the book's last price (and all it drives) alone."""
         leg = c.SubmitOrder(
             account=command.account, client_order_id=command.client_order_id,
             symbol=command.symbol, side=command.side, order_type=OrderType.LIMIT,
@@ -182,7 +183,7 @@ class MatchingEngine(OrderFlow):
         if qty:
             qty = self._affordable(taker, inst, price, qty)
         if qty:
-            self._fill(inst, _OFF_BOOK, maker, taker, price, qty)
+            self._fill(inst, _OFF_BOOK, maker, taker, price, qty, off_book=True)
         for order in (taker, maker):
             if order.state is not OrderState.DONE:
                 if order.leaves == 0:

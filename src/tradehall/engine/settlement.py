@@ -180,7 +180,10 @@ class Settlement:
         return 0 if pos is None else pos.reducible(order.is_buy)
 
     def _fill(self, inst: Instrument, book: Any, maker: Order, taker: Order, price: int,
-              qty: int) -> None:
+              qty: int, off_book: bool = False) -> None:
+        """Settle one fill of `taker` against `maker`. An off-book fill (the desk's, at a
+        price agreed away from the book) leaves the last price alone, so it can neither
+        trigger nor move stops, liquidations, price bands or the stop collar."""
         notional = inst.notional_floor(price, qty)
         maker_fee = notional * inst.maker_ppm // PPM
         if inst.is_margin:
@@ -201,11 +204,12 @@ class Settlement:
         book.reduce(maker, qty)
         trade_id = TradeId(self.next_trade_id)
         self.next_trade_id += 1
-        self.last_price[inst.symbol] = price
+        if not off_book:
+            self.last_price[inst.symbol] = price
         self._out.append(_Trade(
             trade_id, inst.symbol, price, qty, notional, taker.side, maker.order_id,
             maker.account, maker.client_order_id, maker_fee, maker.leaves, taker.order_id,
-            taker.account, taker.client_order_id, taker_fee, taker.leaves))
+            taker.account, taker.client_order_id, taker_fee, taker.leaves, off_book))
         if maker.leaves == 0:
             self._finish(maker)
 

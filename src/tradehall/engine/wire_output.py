@@ -81,7 +81,7 @@ class EventRenderer:
 
     def _trade(self, t: e.Trade) -> Json:
         inst = self._inst(t.symbol)
-        return {
+        out: Json = {
             "event": "trade", "trade_id": t.trade_id, "symbol": t.symbol,
             "price": inst.format_price(t.price), "qty": inst.format_qty(t.qty),
             "notional": inst.format_quote(t.notional), "taker_side": t.taker_side,
@@ -92,6 +92,9 @@ class EventRenderer:
                       "order_id": t.taker_order_id, "fee": inst.format_quote(t.taker_fee),
                       "leaves_qty": inst.format_qty(t.taker_leaves_qty)},
         }
+        if t.off_book:
+            out["off_book"] = True
+        return out
 
     def state(self) -> Json:
         """Render books (levels with orders in queue order), balances and positions."""

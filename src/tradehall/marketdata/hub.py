@@ -3,10 +3,11 @@
 Fed one `EventBatch` at a time (in sequence order, from an `EventBus` subscription), it keeps
 per symbol the top-N book view the engine publishes (each `BookUpdate` applied with
 `depth.apply_update`, with the symbol's book seq), a bounded ring of recent trades, the live
-candles of every interval (`candles.py`) and what the 24 h ticker needs (`ticker.py`). `apply`
-returns what changed so a publisher can fan it out without diffing. All values are integers
-(ticks, lots); the edges render them with the instrument. Pure: no I/O, no clock (time is the
-batch's engine time), never touches the engine.
+candles of every interval (`candles.py`) and what the 24 h ticker needs (`ticker.py`), from book
+trades only (a desk's off-book fill is left out). `apply` returns what changed so a publisher
+can fan it out without diffing. All values are integers (ticks, lots); the edges render them
+with the instrument. Pure: no I/O, no clock (time is the batch's engine time), never touches the
+engine.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ class MarketDataHub:
                 self.now_ns = result.ts_ns
             for ev in result.events:
                 if isinstance(ev, e.Trade):
-                    self._trade(ev, result.seq, result.ts_ns, trades, touched)
+                    # A desk's off-book fill is no market trade: not on the tape or a candle.
+                    if not ev.off_book:
+                        self._trade(ev, result.seq, result.ts_ns, trades, touched)
                 elif isinstance(ev, e.InstrumentAdded):
                     self._state(ev.spec.symbol)
         tickers = dict.fromkeys(trades)

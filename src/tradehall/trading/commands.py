@@ -112,8 +112,10 @@ class ManualFill(Command, tag="manual_fill", frozen=True, kw_only=True):
 
     Each side is checked and held like an immediate-or-cancel limit order at `price` (price
     bands do not apply: the desk may have dealt while the market was closed) and both settle
-    as one trade, fees included. `reduce_only` caps the account's side at what reduces its
-    position (margin instruments). The client order id names the account's side and is unique
+    as one trade, fees included, marked `off_book`: it leaves the book's last price alone (so
+    it triggers no stop or liquidation and moves no band or collar) and is no market trade
+    (no public tape, ticker or candle). `reduce_only` caps the account's side at what reduces
+    its position (margin instruments). The client order id names the account's side and is unique
     like an order's; the house side carries it with the suffix `~h`.
     """
 

@@ -102,7 +102,11 @@ class OrderDuplicate(Event, tag="order_duplicate", frozen=True):
     client_order_id: ClientOrderId
 
 
-class Trade(Event, tag="trade", frozen=True):
+class Trade(Event, tag="trade", frozen=True, omit_defaults=True):
+    """A fill between two orders. `off_book`: a desk's manual fill (`ManualFill`), dealt at
+    its own price away from the book; it is not a market trade (no last price, no public
+    tape, no candle). Left out of the encoding when false."""
+
     trade_id: TradeId
     symbol: Symbol
     price: int
@@ -119,6 +123,7 @@ class Trade(Event, tag="trade", frozen=True):
     taker_client_order_id: ClientOrderId
     taker_fee: int
     taker_leaves_qty: int
+    off_book: bool = False
 
 
 class OrderCanceled(Event, tag="order_canceled", frozen=True):

@@ -1,9 +1,9 @@
 """`ManualFill`: the desk's off-book trade between an account and the house.
 
 It settles like a trade at the dealer's price (funds, fees, positions, conservation), never
-touches the public book, ends with both sides filled, is refused with a reason when either
-side cannot take it, answers a repeat like a repeated order, and replays to the same state (the
-codec carries it)."""
+touches the public book nor its last price, ends with both sides filled, is refused with a
+reason when either side cannot take it, answers a repeat like a repeated order, and replays to
+the same state (the codec carries it)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,9 @@ def test_both_sides_end_filled_and_the_trade_reports_nothing_left() -> None:
 
     [trade] = [ev for ev in events if isinstance(ev, e.Trade)]
     assert (trade.maker_leaves_qty, trade.taker_leaves_qty) == (0, 0)
+    assert trade.off_book
     assert not [ev for ev in events if isinstance(ev, e.OrderCanceled)]
+    assert queries.last_price(engine, Symbol(PERP)) is None  # the book has not traded
     check_engine(engine)
 
 

@@ -111,13 +111,14 @@ def test_hub_when_random_streams_run_candles_and_tickers_match_brute_force(
             (p, q, ts) for _, p, q, ts in reversed(mine)][:20]
 
 
-def _trade(hub: MarketDataHub, seq: int, ts: int, price: int, qty: int) -> None:
+def _trade(hub: MarketDataHub, seq: int, ts: int, price: int, qty: int, *,
+           off_book: bool = False) -> None:
     ev = e.Trade(trade_id=TradeId(seq), symbol=Symbol("ABC-USD"), price=price, qty=qty,
                  notional=price * qty, taker_side=Side.BUY, maker_order_id=OrderId(1),
                  maker_account=AccountId("a"), maker_client_order_id=ClientOrderId("m"),
                  maker_fee=0, maker_leaves_qty=0, taker_order_id=OrderId(2),
                  taker_account=AccountId("b"), taker_client_order_id=ClientOrderId("t"),
-                 taker_fee=0, taker_leaves_qty=0)
+                 taker_fee=0, taker_leaves_qty=0, off_book=off_book)
     hub.apply(EventBatch(first_seq=seq, last_seq=seq, results=[CommandResult(seq, ts, [ev])],
                          books=[], balances=[]))
 
@@ -155,6 +156,23 @@ def test_candles_when_trades_span_intervals_open_new_candles_aligned_to_utc() ->
         (20_000 * day, 100, 100), (20_000 * day + 3600 * NANOS_PER_SECOND, 90, 90)]
     assert [(c.open, c.high, c.low, c.close, c.volume, c.trades) for c in days] == [
         (100, 100, 90, 90, 3, 2)]
+
+
+def test_hub_when_a_desk_fill_is_off_book_leaves_it_off_the_tape_ticker_and_candles() -> None:
+    # Arrange
+    hub = MarketDataHub()
+    t0 = 1_800_000_000 * NANOS_PER_SECOND
+    _trade(hub, 1, t0, 100, 5)
+
+    # Act: the desk's fill at a price far from the book
+    _trade(hub, 2, t0 + MINUTE, 60, 7, off_book=True)
+
+    # Assert
+    symbol = Symbol("ABC-USD")
+    assert [(t.price, t.qty) for t in hub.trades(symbol, 10)] == [(100, 5)]
+    ticker = hub.ticker(symbol)
+    assert (ticker.last, ticker.low, ticker.volume, ticker.trades) == (100, 100, 5, 1)
+    assert [(c.low, c.close, c.volume) for c in hub.candles(symbol, 60)] == [(100, 100, 5)]
 
 
 def test_book_when_symbol_unknown_answers_an_empty_view() -> None:

@@ -327,7 +327,8 @@ class _Folder:
                 row["status"] = "partially_filled"
             if spot:
                 self.holding(account, ev.symbol, side == "buy", ev.price, ev.qty)
-        self.candle(ev.symbol, ev.price, ev.qty)
+        if not ev.off_book:  # a desk's fill is the accounts' history, not the market's
+            self.candle(ev.symbol, ev.price, ev.qty)
 
     def holding(self, account: AccountId, symbol: Symbol, buy: bool, price: int,
                 qty: int) -> None:

@@ -79,7 +79,8 @@ class OrderTracker:
     def _apply(self, event: e.EngineEvent) -> None:
         if isinstance(event, e.Trade):
             self.trades += 1
-            self.last_price[event.symbol] = event.price
+            if not event.off_book:
+                self.last_price[event.symbol] = event.price
             self._fill(event.maker_account, event.maker_client_order_id, event.qty,
                        event.maker_leaves_qty)
             self._fill(event.taker_account, event.taker_client_order_id, event.qty,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -118,3 +119,21 @@ def test_fold_when_a_loss_falls_short_reports_it_with_its_seq_and_writes_no_row(
     # Assert
     assert changes.shortfalls == [(7, shortfall)]
     assert changes.row_count() == 0
+
+
+def test_fold_when_a_desk_fill_is_off_book_writes_its_fills_but_no_candle() -> None:
+    # Arrange
+    cache = _cache()
+    opened = [CommandResult(2, T0, [_accept(1, "bob", Side.SELL, 10_000),
+                                    _accept(2, "alice", Side.BUY, 10_000)])]
+    fold(opened, [], cache, 2)
+    desk = msgspec.structs.replace(_trade(1, 60_00, 3, maker=1, taker=2), off_book=True)
+
+    # Act
+    changes = fold([CommandResult(3, T0 + MINUTE, [desk])], [], cache, 3)
+
+    # Assert
+    assert [(f["liquidity"], f["price"], f["qty"]) for f in changes.fills] == [
+        ("maker", 60_00, 3), ("taker", 60_00, 3)]
+    assert changes.candles == {}
+    assert Symbol(SPOT) not in cache.candles

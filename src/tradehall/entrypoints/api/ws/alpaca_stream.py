@@ -169,7 +169,7 @@ class AlpacaTradeUpdates:
         """Take in one batch: last prices, then the events of listening accounts."""
         for result in batch.results:
             for ev in result.events:
-                if isinstance(ev, e.Trade):
+                if isinstance(ev, e.Trade) and not ev.off_book:
                     self._last_price[ev.symbol] = ev.price
             if self._clients:
                 await self._result(result)

@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = (
     "tradehall/engine/book.py",
+    "tradehall/engine/reference_book.py",
     "tradehall/engine/orders.py",
     "tradehall/engine/orderflow.py",
     "tradehall/engine/fill_or_kill.py",

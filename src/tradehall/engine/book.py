@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from heapq import heapify, heappop, heappush
+from typing import Any
 
 from tradehall.engine.orders import Order, OrderState
 
@@ -35,7 +36,46 @@ class PriceLevel:
             node = node.next
 
 
-class OrderBook:
+class Book:
+    """What the engine calls on a book; `OrderBook` and the reference book implement it.
+
+    A common base class rather than a Protocol: compiled, the engine then calls either book
+    natively through its method table instead of looking each method up by name (about 500
+    instructions per call). Levels are `Any`: the two books have their own level types.
+    """
+
+    __slots__ = ()
+
+    def best(self, buy_side: bool) -> Any:
+        """Return the best level of one side, or None."""
+        raise NotImplementedError
+
+    def best_head(self, buy_side: bool) -> Order | None:
+        """Return the first order in time priority at the best price of one side, or None."""
+        raise NotImplementedError
+
+    def add(self, order: Order) -> None:
+        """Append a priced order at the tail of its level."""
+        raise NotImplementedError
+
+    def remove(self, order: Order) -> None:
+        """Unlink a resting order."""
+        raise NotImplementedError
+
+    def reduce(self, order: Order, lots: int) -> None:
+        """Take lots off a resting order in place (it keeps its priority)."""
+        raise NotImplementedError
+
+    def walk(self, buy_side: bool) -> Iterator[Any]:
+        """Yield one side's levels best first."""
+        raise NotImplementedError
+
+    def levels(self, buy_side: bool) -> list[Any]:
+        """Return one side's levels best first."""
+        raise NotImplementedError
+
+
+class OrderBook(Book):
     """Bids and asks of one symbol with price-time priority."""
 
     __slots__ = ("_ask_heap", "_bid_heap", "asks", "bids", "symbol")
@@ -70,6 +110,11 @@ class OrderBook:
     def best(self, buy_side: bool) -> PriceLevel | None:
         """Return the best level of one side."""
         return self.best_bid() if buy_side else self.best_ask()
+
+    def best_head(self, buy_side: bool) -> Order | None:
+        """Return the first order in time priority at the best price of one side, or None."""
+        level = self.best_bid() if buy_side else self.best_ask()
+        return None if level is None else level.head
 
     def add(self, order: Order) -> None:
         """Append a priced order at the tail of its level."""

@@ -19,9 +19,8 @@ path nor rests as a maker. Changes no engine state; no I/O; called only from
 
 from __future__ import annotations
 
-from typing import Any
-
 from tradehall.engine import risk
+from tradehall.engine.book import Book
 from tradehall.engine.orders import CANCEL_OLDEST, MARKET, STP_NONE, Order
 from tradehall.engine.settlement import settle_position
 from tradehall.kernel.ids import AccountId, Symbol
@@ -31,7 +30,7 @@ from tradehall.trading.positions import Position
 Positions = dict[tuple[AccountId, Symbol], Position]
 
 
-def fills_completely(order: Order, inst: Instrument, book: Any, limit: int | None,
+def fills_completely(order: Order, inst: Instrument, book: Book, limit: int | None,
                      positions: Positions) -> bool:
     """Whether `OrderFlow._match` would fill `order` completely against `book` now.
 
@@ -73,8 +72,8 @@ class _DryRun:
     def meet(self, maker: Order, price: int) -> bool:
         """Trade with one resting order as `_match` would; False when the taker stops there."""
         order = self.order
-        if maker.account == order.account and order.stp != STP_NONE:
-            if order.stp != CANCEL_OLDEST:
+        if maker.account == order.account and order.stp is not STP_NONE:
+            if order.stp is not CANCEL_OLDEST:
                 return False
             self._release(maker, maker.held)  # the maker is canceled
             return True
@@ -114,7 +113,7 @@ class _DryRun:
                 self.held += extra
                 self.cash[account] -= extra
             return lots
-        if order.order_type != MARKET or not order.is_buy:
+        if order.order_type is not MARKET or not order.is_buy:
             return qty
         return risk.affordable_lots(inst, price, self.held, inst.taker_ppm, qty)
 

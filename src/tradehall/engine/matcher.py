@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heappop
-from typing import Any
+from typing import Any, Final
 
-from tradehall.engine.book import OrderBook
+from tradehall.engine.book import Book, OrderBook
 from tradehall.engine.orderflow import OrderFlow
 from tradehall.engine.orders import Order, OrderState
 from tradehall.kernel.clock import NANOS_PER_DAY
@@ -41,20 +41,25 @@ from tradehall.trading.model import (
 )
 from tradehall.trading.positions import Position
 
-BookFactory = Callable[[str], Any]
+BookFactory = Callable[[str], Book]
 MAX_ASSET_SCALE = 18
 HOUSE_SUFFIX = "~h"
 """Appended to a manual fill's client order id for the house's side."""
 
 
-class _OffBook:
+class _OffBook(Book):
     """Stands in for the book in a manual fill: the house's side never rests."""
+
+    __slots__ = ()
 
     def reduce(self, order: Order, qty: int) -> None:
         order.leaves -= qty  # as a book does for its maker; there is no level to update
 
 
 _OFF_BOOK = _OffBook()
+# C statics when compiled: `c.SubmitOrder` would be a module attribute lookup per command.
+_SubmitOrder: Final = c.SubmitOrder
+_CancelOrder: Final = c.CancelOrder
 _NO_HOLD = Balance(AccountId(""), AssetCode(""))  # until the order is admitted
 
 
@@ -93,9 +98,9 @@ class MatchingEngine(OrderFlow):
         if self.expiry and self.expiry[0][0] <= ts_event:
             self._expire_due(ts_event)
         # The frequent commands first, as direct calls (native ones when compiled).
-        if isinstance(command, c.SubmitOrder):
+        if isinstance(command, _SubmitOrder):
             self._submit(command, ts_event)
-        elif isinstance(command, c.CancelOrder):
+        elif isinstance(command, _CancelOrder):
             self._cancel(command, ts_event)
         else:
             self._handlers[type(command)](command, ts_event)

@@ -8,9 +8,10 @@ No I/O; called only through `MatchingEngine.apply`.
 from __future__ import annotations
 
 from heapq import heappop, heappush
-from typing import Any, Final
+from typing import Final
 
 from tradehall.engine import risk
+from tradehall.engine.book import Book
 from tradehall.engine.fill_or_kill import fills_completely
 from tradehall.engine.liquidation import LIQUIDATION_PREFIX
 from tradehall.engine.orders import (
@@ -106,10 +107,10 @@ class OrderFlow(Settlement):
         if inst is None:
             return ("unknown_symbol", f"instrument {order.symbol} is not defined")
         status = inst.status
-        if status != TRADING:
-            if status == HALTED:
+        if status is not TRADING:
+            if status is HALTED:
                 return ("instrument_halted", f"{order.symbol} is halted")
-            if status == CLOSE_ONLY and not order.reduce_only:
+            if status is CLOSE_ONLY and not order.reduce_only:
                 return ("instrument_close_only",
                         f"{order.symbol} accepts only reduce-only orders")
         qty = order.leaves
@@ -119,7 +120,7 @@ class OrderFlow(Settlement):
             return ("qty_above_maximum", f"quantity must be at most {inst.max_lots} lots")
         if order.reduce_only and not inst.is_margin:
             return ("reduce_only_not_supported", "reduce-only applies to margin instruments")
-        if order.post_only and (order.order_type != LIMIT or order.no_rest):
+        if order.post_only and (order.order_type is not LIMIT or order.no_rest):
             return ("invalid_post_only", "post-only needs a GTC or DAY limit order")
         if order.reduce_only:
             pos = self.positions.get((account, inst.symbol))
@@ -133,12 +134,12 @@ class OrderFlow(Settlement):
         kind = order.order_type
         price = order.price
         stop_price = order.stop_price
-        if kind == LIMIT:
+        if kind is LIMIT:
             needs_price, needs_stop = True, False
         elif order.is_market:
             needs_price, needs_stop = False, False
         else:
-            needs_price, needs_stop = kind == STOP_LIMIT, True
+            needs_price, needs_stop = kind is STOP_LIMIT, True
         if needs_price != (price is not None):
             return ("missing_price", "a limit price is required") if needs_price else (
                 "price_not_allowed", f"{kind.value} orders take no limit price")
@@ -248,7 +249,7 @@ class OrderFlow(Settlement):
         """Price to hold margin at: a sell may fill above its limit, up to the best bid."""
         if is_buy:
             return price
-        bid = self.books[inst.symbol].best_bid()
+        bid = self.books[inst.symbol].best(True)
         return price if bid is None or bid.price < price else bid.price
 
     # -- Matching ---------------------------------------------------------------------------
@@ -256,7 +257,7 @@ class OrderFlow(Settlement):
     def _execute(self, order: Order, inst: Instrument, limit: int | None, ts: int) -> None:
         """Match an incoming order, then rest, cancel or finish what is left of it."""
         book = self.books[inst.symbol]
-        if order.no_rest and order.time_in_force == FOK and not fills_completely(
+        if order.no_rest and order.time_in_force is FOK and not fills_completely(
                 order, inst, book, limit, self.positions):
             self._cancel_order(order, "fok_unfillable")
         else:
@@ -266,7 +267,7 @@ class OrderFlow(Settlement):
         elif order.leaves == 0:
             self._finish(order)
         elif limit is None or order.no_rest or (
-                order.order_type == STOP):
+                order.order_type is STOP):
             self._cancel_order(order, "unfilled" if order.filled else "no_liquidity")
         elif inst.is_margin and not self._cover_rest(order, inst, limit):
             self._cancel_order(order, "insufficient_funds")
@@ -276,7 +277,7 @@ class OrderFlow(Settlement):
             if mine is None:
                 mine = self.open_orders[order.account] = {}
             mine[order.client_order_id] = order
-            if order.time_in_force == DAY and not order.expire_ns:
+            if order.time_in_force is DAY and not order.expire_ns:
                 self.schedule_expiry(order, ts)
 
     def _cover_rest(self, order: Order, inst: Instrument, limit: int) -> bool:
@@ -294,19 +295,19 @@ class OrderFlow(Settlement):
         order.held = required
         return True
 
-    def _match(self, order: Order, inst: Instrument, book: Any, limit: int | None) -> None:  # noqa: C901
+    def _match(self, order: Order, inst: Instrument, book: Book, limit: int | None) -> None:  # noqa: C901
         # The FOK check (engine/fill_or_kill.py) repeats these steps on copies: change both.
         is_buy = order.is_buy
-        best_opposite = book.best_ask if is_buy else book.best_bid
+        maker_buys = not is_buy
         while order.leaves:
-            level = best_opposite()
-            if level is None:
+            maker = book.best_head(maker_buys)  # a native call: not through a bound method
+            if maker is None:
                 return
-            price = level.price
+            price = maker.price
+            assert price is not None  # resting orders are priced
             if limit is not None and (price > limit if is_buy else price < limit):
                 return
-            maker: Order = level.head
-            if maker.account == order.account and order.stp != STP_NONE:
+            if maker.account == order.account and order.stp is not STP_NONE:
                 if self._prevent_self_trade(order, maker):
                     return
                 continue
@@ -330,9 +331,9 @@ class OrderFlow(Settlement):
     def _prevent_self_trade(self, order: Order, maker: Order) -> bool:
         """Apply the taker's STP mode; return True when the taker is done."""
         mode = order.stp
-        if mode != CANCEL_NEWEST:
+        if mode is not CANCEL_NEWEST:
             self._cancel_order(maker, "self_trade_prevention")
-        if mode != CANCEL_OLDEST:
+        if mode is not CANCEL_OLDEST:
             self._cancel_order(order, "self_trade_prevention")
             return True
         return False
@@ -349,7 +350,7 @@ class OrderFlow(Settlement):
         else:
             heappush(sells, (-stop, order.order_id))
         self.open_orders.setdefault(order.account, {})[order.client_order_id] = order
-        if order.time_in_force == DAY:
+        if order.time_in_force is DAY:
             self.schedule_expiry(order, ts)
 
     def _trigger_stops(self, inst: Instrument, ts: int) -> None:
@@ -370,7 +371,7 @@ class OrderFlow(Settlement):
                 continue
             del self.open_orders[order.account][order.client_order_id]
             order.state = OrderState.PENDING
-            if inst.status != TRADING and not order.reduce_only:
+            if inst.status is not TRADING and not order.reduce_only:
                 # Close-only trades may reach a stop that would add risk: it dies instead.
                 self._cancel_order(order, f"instrument_{inst.status.value}")
                 continue
@@ -379,7 +380,7 @@ class OrderFlow(Settlement):
                 client_order_id=order.client_order_id, symbol=inst.symbol, last_price=last))
             stop = order.stop_price
             assert stop is not None
-            limit = order.price if order.order_type == STOP_LIMIT else (
+            limit = order.price if order.order_type is STOP_LIMIT else (
                 risk.protection_price(inst, stop, order.is_buy))
             self._execute(order, inst, limit, ts)
 
@@ -585,9 +586,9 @@ class OrderFlow(Settlement):
             cmd.qty is not None and cmd.qty - order.filled > order.leaves)
         if not grows:
             return None
-        if inst.status == HALTED:
+        if inst.status is HALTED:
             return ("instrument_halted", f"{inst.symbol} is halted: orders may only shrink")
-        if inst.status == CLOSE_ONLY and not order.reduce_only:
+        if inst.status is CLOSE_ONLY and not order.reduce_only:
             return ("instrument_close_only",
                     f"{inst.symbol} is close-only: orders may only shrink")
         return None

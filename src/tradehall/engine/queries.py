@@ -9,6 +9,7 @@ owns. Pure, no I/O; called from the thread that owns the engine, between command
 from __future__ import annotations
 
 from heapq import nlargest, nsmallest
+from typing import Any
 
 import msgspec
 
@@ -68,7 +69,7 @@ class PositionView(msgspec.Struct, frozen=True, gc=False):
 def book_depth(engine: MatchingEngine, symbol: Symbol,
                depth: int) -> tuple[list[LevelView], list[LevelView]]:
     """Return the best `depth` bid and ask levels of a symbol, best first."""
-    book = engine.books.get(symbol)
+    book: Any = engine.books.get(symbol)  # both books keep `bids` and `asks` by price
     if book is None:
         return [], []
     bids, asks = book.bids, book.asks

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tradehall.engine.book import Book
 from tradehall.engine.orders import Order, OrderState
 
 
@@ -46,7 +47,7 @@ class ReferenceLevel:
         return iter(list(self._orders))
 
 
-class ReferenceBook:
+class ReferenceBook(Book):
     """Bids and asks of one symbol as two arrival-ordered lists."""
 
     __slots__ = ("_asks", "_bids", "symbol")
@@ -78,6 +79,11 @@ class ReferenceBook:
     def best_ask(self) -> ReferenceLevel | None:
         """Return the lowest ask level, or None."""
         return self.best(False)
+
+    def best_head(self, buy_side: bool) -> Order | None:
+        """Return the first order in time priority at the best price of one side, or None."""
+        level = self.best(buy_side)
+        return None if level is None else level.head
 
     def add(self, order: Order) -> None:
         """Append a priced order behind everything already resting."""

@@ -92,7 +92,7 @@ def _print_summary(console: Console, host: EngineHost, counts: Counter[str],
     for column in ("symbol", "kind", "best bid", "best ask", "last", "volume", "resting"):
         table.add_column(column)
     for symbol, inst in engine.instruments.items():
-        book = engine.books[symbol]
+        book = engine.book(symbol)
         bid, ask = book.best_bid(), book.best_ask()
         last = engine.last_price.get(symbol)
         resting = sum(level.count for side in (book.bids, book.asks) for level in side.values())

@@ -130,7 +130,7 @@ class Ledger:
         """Pay `clearing` up to `amount` of a loss an account could not pay, from the
         insurance fund's available amount; return what it paid (the fund never goes
         negative, and an empty fund is not created)."""
-        fund = self._balances.get((INSURANCE_ACCOUNT, asset))
+        fund = self.peek(INSURANCE_ACCOUNT, asset)
         if fund is None or fund.available <= 0:
             return 0
         covered = min(amount, fund.available)

@@ -1,4 +1,4 @@
-"""The NATS link's close is bounded: a frozen server cannot hold a process's stop."""
+"""The NATS link stays bounded against a server that hangs: its close gives up, its pings notice."""
 
 from __future__ import annotations
 
@@ -51,3 +51,30 @@ async def test_close_when_the_server_stops_reading_gives_up_after_its_timeout(
     assert any("connection is abandoned" in r.getMessage() for r in caplog.records)
     flooding.cancel()
     await proxy.cut()
+
+
+async def test_link_when_the_server_hangs_notices_within_its_pings_and_reconnects(
+        nats_server: NatsServer) -> None:
+    # Arrange: a link through a proxy, pinging every second.
+    proxy = TcpProxy("127.0.0.1", nats_server.port)
+    await proxy.start()
+    link = NatsLink(Topology(url=f"nats://127.0.0.1:{proxy.port}", prefix="TH", lease_s=3.0),
+                    "hang-test", close_timeout_s=1.0, ping_interval_s=1)
+    await asyncio.wait_for(link.open(), 15)
+    try:
+        # Act: the connection hangs (open, nothing answered); new connections still work.
+        await proxy.stall()
+        started = time.monotonic()
+        while link.reconnects == 0 and time.monotonic() - started < 30:
+            await asyncio.sleep(0.05)
+        took = time.monotonic() - started
+
+        # Assert: noticed after about three pings (nats-py's default takes minutes) and
+        # replaced by itself with a new connection that answers.
+        assert link.reconnects == 1
+        assert took < 10
+        assert link.connected
+        await link.client.flush(timeout=5)
+    finally:
+        await link.close()
+        await proxy.cut()

@@ -29,16 +29,24 @@ errors included: `nats.js.errors.Error` derives from `nats.errors.Error`)."""
 CLOSE_TIMEOUT_S = 5.0
 """Longest a close of the NATS connection may take before it is abandoned."""
 
+PING_INTERVAL_S = 5
+"""Seconds between the client's pings. Two unanswered pings mark the connection stale and
+start a reconnect: a server that hangs (a frozen host, a dead route that drops nothing) is
+noticed in about 15 s instead of nats-py's default of six minutes, during which every command
+would have waited for its publish timeout instead of being refused at once."""
+
 
 class NatsLink:
     """A lazily opened, self-reconnecting NATS connection with its JetStream context."""
 
     def __init__(self, topology: Topology, name: str, *, retry_s: float = 0.5,
-                 close_timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+                 close_timeout_s: float = CLOSE_TIMEOUT_S,
+                 ping_interval_s: int = PING_INTERVAL_S) -> None:
         self.topology = topology
         self.name = name
         self.retry_s = retry_s
         self.close_timeout_s = close_timeout_s
+        self.ping_interval_s = ping_interval_s
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
         self._down = False  # an outage was logged; log the recovery once
@@ -60,7 +68,8 @@ class NatsLink:
 
         return await nats.connect(self.topology.url, name=self.name, allow_reconnect=True,
                                   max_reconnect_attempts=-1, reconnect_time_wait=self.retry_s,
-                                  connect_timeout=2, error_cb=on_error,
+                                  connect_timeout=2, ping_interval=self.ping_interval_s,
+                                  max_outstanding_pings=2, error_cb=on_error,
                                   disconnected_cb=on_disconnected,
                                   reconnected_cb=on_reconnected)
 

@@ -1,9 +1,13 @@
-"""The engine host's recovery hooks: an older snapshot on request, replayed events handed back."""
+"""The engine host's recovery hooks (an older snapshot on request, replayed events handed back)
+and its garbage collector setting."""
 
 from __future__ import annotations
 
+import gc
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from tests.kit.factories import ALICE, BOB, T0, buy, sell
 from tradehall.engine.state import state_hash
@@ -62,3 +66,30 @@ def test_open_by_default_starts_from_the_newest_snapshot(tmp_path: Path) -> None
     with EngineHost.open(config, on_replay=lambda seq, ts, events: seen.append(seq)) as host:
         assert host.recovery.snapshot_seq == 7
     assert seen == [8]
+
+
+@pytest.mark.parametrize(("before", "asked", "after"), [
+    (700, 5_000, 5_000),     # raised to the host's setting
+    (20_000, 5_000, 20_000),  # a process that chose more keeps it
+    (700, 0, 700),           # 0 leaves the interpreter alone
+])
+def test_open_raises_the_young_gc_threshold_and_never_lowers_it(
+        tmp_path: Path, before: int, asked: int, after: int) -> None:
+    # Arrange
+    saved = gc.get_threshold()
+    gc.set_threshold(before, saved[1], saved[2])
+    try:
+        # Act
+        with EngineHost.open(EngineHostConfig(data_dir=tmp_path, fsync=False,
+                                              young_gc_threshold=asked)):
+            threshold = gc.get_threshold()
+    finally:
+        gc.set_threshold(*saved)
+
+    # Assert: only the youngest generation's threshold changes
+    assert threshold == (after, saved[1], saved[2])
+
+
+def test_config_when_the_young_gc_threshold_is_negative_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="young_gc_threshold"):
+        EngineHostConfig(data_dir=tmp_path, young_gc_threshold=-1)

@@ -65,7 +65,7 @@ async def test_link_when_the_server_hangs_notices_within_its_pings_and_reconnect
         # Act: the connection hangs (open, nothing answered); new connections still work.
         await proxy.stall()
         started = time.monotonic()
-        while link.reconnects == 0 and time.monotonic() - started < 30:
+        while link.reconnects == 0 and time.monotonic() - started < 30:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         took = time.monotonic() - started
 

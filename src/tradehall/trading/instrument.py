@@ -13,7 +13,12 @@ from fractions import Fraction
 
 from tradehall.kernel.errors import InvalidInput
 from tradehall.kernel.numeric import format_units, parse_units, step_for_scale, to_units
-from tradehall.trading.model import InstrumentKind, InstrumentSpec, liquidation_fee_rate
+from tradehall.trading.model import (
+    InstrumentKind,
+    InstrumentSpec,
+    liquidation_fee_rate,
+    maintenance_margin_rate,
+)
 
 PPM = 1_000_000
 _PPM_STEP = Decimal("0.000001")
@@ -128,8 +133,9 @@ class Instrument:
 
 def _margin_rates(spec: InstrumentSpec) -> tuple[int, int]:
     """Return (initial, maintenance) margin in ppm; both 0 for spot."""
+    maint_rate = maintenance_margin_rate(spec)
     if spec.kind is not InstrumentKind.MARGIN:
-        if spec.maintenance_margin_rate is not None:
+        if maint_rate is not None:
             raise InvalidInput("maintenance_margin_rate", "applies to margin instruments")
         return 0, 0
     if spec.margin_rate is None:
@@ -137,9 +143,9 @@ def _margin_rates(spec: InstrumentSpec) -> tuple[int, int]:
     margin = _rate_ppm(spec.margin_rate, "margin_rate", allow_zero=False)
     if margin > PPM:
         raise InvalidInput("margin_rate", "must be at most 1", code="out_of_range")
-    if spec.maintenance_margin_rate is None:
+    if maint_rate is None:
         return margin, 0
-    maint = _rate_ppm(spec.maintenance_margin_rate, "maintenance_margin_rate", allow_zero=False)
+    maint = _rate_ppm(maint_rate, "maintenance_margin_rate", allow_zero=False)
     if maint > margin or maint >= PPM:
         raise InvalidInput("maintenance_margin_rate", "must be below 1 and at most margin_rate",
                            code="out_of_range")

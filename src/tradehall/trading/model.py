@@ -77,12 +77,19 @@ class InstrumentSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     maker_fee: Decimal = Decimal(0)
     taker_fee: Decimal = Decimal(0)
     margin_rate: Decimal | None = None
-    maintenance_margin_rate: Decimal | None = None
-    # UNSET (0) is left out of the encoding, so a spec without it encodes, and the engine
-    # state hashes, exactly as before the field existed: older snapshots still verify.
+    # UNSET is left out of the encoding, so a spec without these encodes, and the engine
+    # state hashes, exactly as before the fields existed: older snapshots still verify. Read
+    # them through the functions below (None: no liquidation; 0: no fee).
+    maintenance_margin_rate: Decimal | UnsetType | None = UNSET
     liquidation_fee_rate: Decimal | UnsetType = UNSET
     stop_collar: Decimal = Decimal("0.05")
     status: InstrumentStatus = InstrumentStatus.TRADING
+
+
+def maintenance_margin_rate(spec: InstrumentSpec) -> Decimal | None:
+    """Return the spec's maintenance margin rate, None when it sets none."""
+    rate = spec.maintenance_margin_rate
+    return None if isinstance(rate, UnsetType) else rate
 
 
 def liquidation_fee_rate(spec: InstrumentSpec) -> Decimal:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec import UNSET, UnsetType
 
 from tests.kit.factories import ALICE, BOB, PERP, T0, buy, make_engine, make_margin_instrument, sell
 from tradehall.engine.liquidation import liquidation_price, underwater
 from tradehall.engine.orders import MAX_PRICE_TICKS
+from tradehall.engine.state import encode_state, restore, state_hash
 from tradehall.kernel.ids import AccountId, AssetCode, Symbol
 from tradehall.trading.instrument import Instrument
+from tradehall.trading.model import InstrumentSpec
 from tradehall.trading.positions import Position
 
 
@@ -72,3 +79,33 @@ def test_liquidation_heaps_when_positions_change_often_stay_bounded() -> None:
 
     # Assert: stale entries are compacted away instead of piling up (6,000 fills happened).
     assert 2 <= most <= 2 * (1024 + 1)
+
+
+@pytest.mark.parametrize("maintenance", [UNSET, None, Decimal("0.05")],
+                         ids=["before-the-field", "null", "set"])
+def test_state_when_restored_keeps_its_hash_with_or_without_a_maintenance_rate(
+        maintenance: Decimal | UnsetType | None) -> None:
+    # Arrange: UNSET encodes like an instrument defined before the field existed (older
+    # snapshots); null like one defined while the field defaulted to None.
+    spec = msgspec.structs.replace(make_margin_instrument(), maintenance_margin_rate=maintenance)
+    engine = make_engine(instruments=[spec])
+    payload = encode_state(engine)
+
+    # Act
+    restored = restore(payload)
+
+    # Assert: the snapshot's own bytes are what the restored engine hashes to
+    assert state_hash(restored) == state_hash(engine)
+    assert (b"maintenance_margin_rate" in payload) is (maintenance is not UNSET)
+
+
+def test_spec_when_decoded_without_a_maintenance_rate_liquidates_nothing() -> None:
+    older = (b'{"symbol":"X-PERP","kind":"margin","base":"X","quote":"USD",'
+             b'"tick_size":"0.01","lot_size":"1","margin_rate":"0.1"}')
+
+    spec = msgspec.json.decode(older, type=InstrumentSpec)
+
+    assert Instrument(spec, 0, 2).maint_ppm == 0
+    assert msgspec.json.encode(spec) == msgspec.json.encode(
+        msgspec.json.decode(msgspec.json.encode(spec), type=InstrumentSpec))
+    assert b"maintenance_margin_rate" not in msgspec.json.encode(spec)

@@ -131,7 +131,8 @@ def add(
         maker_fee=_required("maker_fee", maker_fee),
         taker_fee=_required("taker_fee", taker_fee),
         margin_rate=_decimal("margin_rate", margin_rate),
-        maintenance_margin_rate=_decimal("maintenance_margin_rate", maintenance_margin_rate),
+        maintenance_margin_rate=_unset_if_none(_decimal("maintenance_margin_rate",
+                                                        maintenance_margin_rate)),
         liquidation_fee_rate=_unset_if_none(_decimal("liquidation_fee_rate",
                                                      liquidation_fee_rate)),
         stop_collar=_required("stop_collar", stop_collar))

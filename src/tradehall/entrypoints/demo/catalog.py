@@ -58,7 +58,7 @@ def _spec(symbol: str, kind: InstrumentKind, base: str, quote: str, *, tick: str
         tick_size=Decimal(tick), lot_size=Decimal(lot), maker_fee=Decimal(maker_fee),
         taker_fee=Decimal(taker_fee), price_band=Decimal(band),
         margin_rate=None if margin_rate is None else Decimal(margin_rate),
-        maintenance_margin_rate=(None if maintenance_margin_rate is None
+        maintenance_margin_rate=(UNSET if maintenance_margin_rate is None
                                  else Decimal(maintenance_margin_rate)),
         liquidation_fee_rate=(UNSET if liquidation_fee_rate is None
                               else Decimal(liquidation_fee_rate)))

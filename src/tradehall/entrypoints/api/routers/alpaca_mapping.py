@@ -29,7 +29,13 @@ from tradehall.service.ports import OrderRecord
 from tradehall.service.refdata import ReferenceData
 from tradehall.trading import events as e
 from tradehall.trading.instrument import Instrument
-from tradehall.trading.model import InstrumentKind, InstrumentSpec, InstrumentStatus, OrderType
+from tradehall.trading.model import (
+    InstrumentKind,
+    InstrumentSpec,
+    InstrumentStatus,
+    OrderType,
+    maintenance_margin_rate,
+)
 
 _M = TypeVar("_M", bound=pydantic.BaseModel)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -128,8 +134,8 @@ def render_asset(inst: Instrument) -> s.AlpacaAsset:
 def _maintenance_percent(spec: InstrumentSpec) -> str | None:
     # Alpaca's figure is in percent: the rate at which positions are liquidated, else the
     # initial rate (without a maintenance rate nothing is liquidated).
-    rate = spec.margin_rate if spec.maintenance_margin_rate is None else (
-        spec.maintenance_margin_rate)
+    maint = maintenance_margin_rate(spec)
+    rate = spec.margin_rate if maint is None else maint
     return None if rate is None else f"{rate * 100:f}"
 
 

@@ -20,7 +20,7 @@ from tradehall.service.refdata import ReferenceData
 from tradehall.service.trading import OrderOutcome
 from tradehall.trading import events as e
 from tradehall.trading.instrument import Instrument
-from tradehall.trading.model import InstrumentKind, liquidation_fee_rate
+from tradehall.trading.model import InstrumentKind, liquidation_fee_rate, maintenance_margin_rate
 from tradehall.trading.positions import Position
 
 # Extra decimals of an average price beyond the tick's, rounded half-even.
@@ -48,7 +48,7 @@ def instrument(inst: Instrument) -> s.InstrumentPublic:
         max_qty=inst.format_qty(inst.max_lots) if inst.max_lots else None,
         price_band=_decimal_text(spec.price_band), maker_fee=f"{spec.maker_fee:f}",
         taker_fee=f"{spec.taker_fee:f}", margin_rate=_decimal_text(spec.margin_rate),
-        maintenance_margin_rate=_decimal_text(spec.maintenance_margin_rate),
+        maintenance_margin_rate=_decimal_text(maintenance_margin_rate(spec)),
         liquidation_fee_rate=f"{liquidation_fee_rate(spec):f}",
         stop_collar=f"{spec.stop_collar:f}", status=inst.status.value)
 

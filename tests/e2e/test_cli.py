@@ -103,6 +103,30 @@ def test_accounts_when_naming_the_insurance_fund_deposit_into_it_and_show_it(
     assert shown.stdout.split() == ["USD", "available", "1000.00", "held", "0.00"]
 
 
+def test_accounts_withdraw_when_naming_an_operated_account_debits_it_never_below_zero(
+        data_dir: Path) -> None:
+    # Arrange
+    funded = tradehall("accounts", "deposit", "@insurance", "USD", "1000",
+                       "--data-dir", str(data_dir))
+    fees_before = tradehall("accounts", "balances", "@fees", "--data-dir", str(data_dir))
+
+    # Act
+    drawn = tradehall("accounts", "withdraw", "@insurance", "USD", "400",
+                      "--data-dir", str(data_dir))
+    too_much = tradehall("accounts", "withdraw", "@fees", "USD", "1000000000",
+                         "--data-dir", str(data_dir))
+    fees_after = tradehall("accounts", "balances", "@fees", "--data-dir", str(data_dir))
+
+    # Assert: the fund is drawn down; the fees cannot be overdrawn, and nothing changed
+    assert funded.returncode == 0, funded.stderr
+    assert drawn.returncode == 0, drawn.stderr
+    assert drawn.stdout.strip() == "withdrew 400.00 USD from @insurance: available 600.00"
+    assert too_much.returncode == 1
+    assert len(_error_lines(too_much.stderr)) == 1
+    assert "insufficient_funds" in too_much.stderr
+    assert fees_after.stdout == fees_before.stdout
+
+
 def test_users_create_when_password_is_prompted_reads_it_twice(data_dir: Path) -> None:
     # Act
     created = tradehall("users", "create", "erin", "--role", "dealer", "--data-dir",

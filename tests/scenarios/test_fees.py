@@ -1,4 +1,5 @@
-"""Scenario tables: maker and taker fees, charged to `@fees`, rounded down; holds cover them."""
+"""Scenario tables: maker and taker fees, charged to `@fees`, rounded down; holds cover them;
+the operator collects them by withdrawing from `@fees`."""
 
 from __future__ import annotations
 
@@ -13,22 +14,26 @@ from tests.kit.factories import (
     PERP,
     USD,
     buy,
+    deposit,
     make_instrument,
     make_margin_instrument,
     sell,
+    withdraw,
 )
 from tests.kit.scenario import (
     BalanceIs,
     PositionIs,
     Scenario,
     accepted,
+    command_rejected,
     position,
     run_scenario,
     scenario_params,
     trade,
+    withdrawn,
 )
 from tradehall.engine.matcher import BookFactory
-from tradehall.kernel.ids import FEE_ACCOUNT
+from tradehall.kernel.ids import CLEARING_ACCOUNT, CUSTODY_ACCOUNT, FEE_ACCOUNT
 
 FUNDS = DEFAULT_DEPOSITS[USD]
 BASE = DEFAULT_DEPOSITS[ABC]
@@ -88,6 +93,21 @@ SCENARIOS = [
         BalanceIs(BOB, USD, available=FUNDS - 102_00, held=100_00),
         PositionIs(ALICE, PERP, 10, cost_ticks=1_000_00, realized_pnl=0, margin=100_00),
     ], instruments=[make_margin_instrument(maker_fee=MAKER, taker_fee=TAKER)]),
+    Scenario("the_operator_collects_fees_by_withdrawing_them_never_more", [
+        (sell(BOB, "b1", 10, 100_00), [accepted("b1", held=10)]),
+        (buy(ALICE, "a1", 10, 100_00), [
+            accepted("a1", held=1_002_00),
+            trade(10, 100_00, maker="b1", taker="a1", notional=1_000_00,
+                  maker_fee=1_00, taker_fee=2_00),
+        ]),
+        (withdraw(FEE_ACCOUNT, USD, 2_00), [withdrawn(FEE_ACCOUNT, 2_00, available=1_00)]),
+        (withdraw(FEE_ACCOUNT, USD, 1_01), [command_rejected("withdraw", "insufficient_funds")]),
+        (withdraw(FEE_ACCOUNT, ABC, 1), [command_rejected("withdraw", "insufficient_funds")]),
+        (deposit(FEE_ACCOUNT, USD, 1), [command_rejected("deposit", "invalid_account")]),
+        (withdraw(CLEARING_ACCOUNT, USD, 1), [command_rejected("withdraw", "invalid_account")]),
+        (withdraw(CUSTODY_ACCOUNT, USD, 1), [command_rejected("withdraw", "invalid_account")]),
+        BalanceIs(FEE_ACCOUNT, USD, available=1_00, held=0),
+    ], instruments=[make_instrument(maker_fee=MAKER, taker_fee=TAKER)]),
 ]
 
 

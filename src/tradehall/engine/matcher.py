@@ -19,6 +19,7 @@ from tradehall.engine.orders import Order, OrderState
 from tradehall.kernel.clock import NANOS_PER_DAY
 from tradehall.kernel.errors import InvalidInput
 from tradehall.kernel.ids import (
+    FEE_ACCOUNT,
     INSURANCE_ACCOUNT,
     SYSTEM_ACCOUNTS,
     AccountId,
@@ -61,6 +62,10 @@ _OFF_BOOK = _OffBook()
 _SubmitOrder: Final = c.SubmitOrder
 _CancelOrder: Final = c.CancelOrder
 _NO_HOLD = Balance(AccountId(""), AssetCode(""))  # until the order is admitted
+# The operator funds and draws down the insurance fund like an account, and collects the fees
+# (a withdrawal from `@fees`); no other system account is ever a transfer's account.
+_DEPOSITS_TO: Final = frozenset({INSURANCE_ACCOUNT})
+_WITHDRAWALS_FROM: Final = frozenset({INSURANCE_ACCOUNT, FEE_ACCOUNT})
 
 
 class MatchingEngine(OrderFlow):
@@ -223,7 +228,8 @@ class MatchingEngine(OrderFlow):
     # -- Funds -----------------------------------------------------------------------------
 
     def _deposit(self, command: c.Deposit, ts: int) -> None:
-        reason = self._check_transfer(command.account, command.asset, command.amount)
+        reason = self._check_transfer(command.account, command.asset, command.amount,
+                                      _DEPOSITS_TO)
         if reason:
             self._reject_command("deposit", command.account, reason)
             return
@@ -237,7 +243,8 @@ class MatchingEngine(OrderFlow):
                                      amount=command.amount, available=bal.available))
 
     def _withdraw(self, command: c.Withdraw, ts: int) -> None:
-        reason = self._check_transfer(command.account, command.asset, command.amount)
+        reason = self._check_transfer(command.account, command.asset, command.amount,
+                                      _WITHDRAWALS_FROM)
         if reason:
             self._reject_command("withdraw", command.account, reason)
             return
@@ -251,10 +258,10 @@ class MatchingEngine(OrderFlow):
         self._out.append(e.Withdrawn(account=command.account, asset=command.asset,
                                      amount=command.amount, available=bal.available))
 
-    def _check_transfer(self, account: AccountId, asset: AssetCode,
-                        amount: int) -> tuple[str, str] | None:
-        # The insurance fund is funded (and drawn down) by the operator like an account.
-        if (account in SYSTEM_ACCOUNTS and account != INSURANCE_ACCOUNT) or not account:
+    def _check_transfer(self, account: AccountId, asset: AssetCode, amount: int,
+                        system: frozenset[AccountId]) -> tuple[str, str] | None:
+        # `system`: the system accounts this direction of transfer may name.
+        if (account in SYSTEM_ACCOUNTS and account not in system) or not account:
             return ("invalid_account", f"{account!r} is not a user account")
         if asset not in self.assets:
             return ("unknown_asset", f"asset {asset} is not defined")

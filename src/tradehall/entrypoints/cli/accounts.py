@@ -1,10 +1,11 @@
-"""`tradehall accounts`: deposit into an account and show its balances.
+"""`tradehall accounts`: deposit into an account, withdraw from it, show its balances.
 
 Works on a stopped data directory (the platform is started for the job, see `offline.py`);
-the deposit goes through the same trading service as the API's, so a refused amount
-(off-grid, unknown asset) is a one-line error and changes nothing. An account is named by its
-user's username or by its engine account id; `@insurance` names the insurance fund, the one
-system account an operator deposits into.
+deposits and withdrawals go through the same trading service as the API's, so a refused amount
+(off-grid, unknown asset, more than is available) is a one-line error and changes nothing. An
+account is named by its user's username or by its engine account id; `@insurance` names the
+insurance fund (the engine takes deposits into it and withdrawals from it) and `@fees` the
+fees collected (withdrawals only: that is how the operator collects them).
 """
 
 from __future__ import annotations
@@ -15,21 +16,23 @@ import typer
 
 from tradehall.entrypoints.cli.offline import DEFAULT_DATA_DIR, DataDir, run, started_platform
 from tradehall.kernel.errors import NotFound
-from tradehall.kernel.ids import INSURANCE_ACCOUNT, AccountId
+from tradehall.kernel.ids import FEE_ACCOUNT, INSURANCE_ACCOUNT, AccountId
 
 if TYPE_CHECKING:
     from tradehall.bootstrap import Platform
 
-app = typer.Typer(help="Fund accounts and show their balances.", no_args_is_help=True)
+app = typer.Typer(help="Fund accounts, withdraw from them and show their balances.",
+                  no_args_is_help=True)
+_OPERATED = frozenset({INSURANCE_ACCOUNT, FEE_ACCOUNT})
 
 AccountArg = Annotated[str, typer.Argument(
-    help="A username (its account), an engine account id, or @insurance (the insurance "
-         "fund).", metavar="USER_OR_ACCOUNT")]
+    help="A username (its account), an engine account id, @insurance (the insurance fund) "
+         "or @fees (the fees collected).", metavar="USER_OR_ACCOUNT")]
 
 
 async def _account(platform: Platform, name: str) -> AccountId:
-    if name == INSURANCE_ACCOUNT:
-        return INSURANCE_ACCOUNT  # funded before it has a balance to be found by
+    if name in _OPERATED:
+        return AccountId(name)  # the insurance fund is funded before it has a balance
     await platform.read_model.wait_for(platform.engine.last_seq, 30.0)
     user = await platform.identity.get_user_by_username(name)
     if user is not None:
@@ -54,6 +57,27 @@ def deposit(
             event = await platform.trading.deposit(target, asset, amount)
             refdata = platform.refdata
             return (f"deposited {refdata.format_amount(asset, event.amount)} {asset} into "
+                    f"{target}: available {refdata.format_amount(asset, event.available)}")
+
+    typer.echo(run(job, data_dir))
+
+
+@app.command("withdraw")
+def withdraw(
+    account: AccountArg,
+    asset: Annotated[str, typer.Argument(help="Asset code, e.g. USD.")],
+    amount: Annotated[str, typer.Argument(help="Decimal amount, e.g. 1000.50.")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Debit ASSET from an account's available amount (on a stopped data directory) and print
+    what is left; `@fees` collects the fees."""
+
+    async def job() -> str:
+        async with started_platform(data_dir) as platform:
+            target = await _account(platform, account)
+            event = await platform.trading.withdraw(target, asset, amount)
+            refdata = platform.refdata
+            return (f"withdrew {refdata.format_amount(asset, event.amount)} {asset} from "
                     f"{target}: available {refdata.format_amount(asset, event.available)}")
 
     typer.echo(run(job, data_dir))

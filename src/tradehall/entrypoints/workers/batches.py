@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tradehall.engine import queries
 from tradehall.engine.matcher import MatchingEngine
-from tradehall.kernel.ids import INSURANCE_ACCOUNT, SYSTEM_ACCOUNTS, AccountId, Symbol
+from tradehall.kernel.ids import FEE_ACCOUNT, INSURANCE_ACCOUNT, SYSTEM_ACCOUNTS, AccountId, Symbol
 from tradehall.marketdata.depth import DepthTracker
 from tradehall.service.messages import BalanceSnapshot, BookUpdate, CommandResult, EventBatch
 from tradehall.trading import events as e
@@ -59,6 +59,8 @@ def touched(results: list[CommandResult]) -> tuple[set[Symbol], set[AccountId]]:
                 symbols.add(ev.symbol)
                 accounts.add(ev.maker_account)
                 accounts.add(ev.taker_account)
+                if ev.maker_fee or ev.taker_fee:
+                    accounts.add(FEE_ACCOUNT)
             elif isinstance(ev, e.OrderAccepted | e.OrderCanceled | e.OrderExpired
                             | e.OrderAmended | e.StopTriggered):
                 symbols.add(ev.symbol)
@@ -69,10 +71,10 @@ def touched(results: list[CommandResult]) -> tuple[set[Symbol], set[AccountId]]:
                 symbols.add(ev.spec.symbol)
             elif isinstance(ev, e.LiquidationTriggered | e.LossShortfall):
                 accounts.add(INSURANCE_ACCOUNT)  # a liquidation fee paid in, a shortfall paid
-    # The insurance fund's balance is published (operators read it like an account's); the
-    # other system accounts' are not.
+    # The insurance fund's and the fees' balances are published (operators read them like an
+    # account's, and collect the fees); the contra accounts' are not.
     accounts -= _UNPUBLISHED
     return symbols, accounts
 
 
-_UNPUBLISHED = SYSTEM_ACCOUNTS - {INSURANCE_ACCOUNT}
+_UNPUBLISHED = SYSTEM_ACCOUNTS - {INSURANCE_ACCOUNT, FEE_ACCOUNT}

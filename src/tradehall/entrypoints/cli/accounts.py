@@ -10,6 +10,7 @@ fees collected (withdrawals only: that is how the operator collects them).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -42,45 +43,38 @@ async def _account(platform: Platform, name: str) -> AccountId:
     raise NotFound(f"no user or account named {name!r}", code="unknown_account")
 
 
+AssetArg = Annotated[str, typer.Argument(help="Asset code, e.g. USD.")]
+AmountArg = Annotated[str, typer.Argument(help="Decimal amount, e.g. 1000.50.")]
+
+
 @app.command("deposit")
-def deposit(
-    account: AccountArg,
-    asset: Annotated[str, typer.Argument(help="Asset code, e.g. USD.")],
-    amount: Annotated[str, typer.Argument(help="Decimal amount, e.g. 1000.50.")],
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-) -> None:
+def deposit(account: AccountArg, asset: AssetArg, amount: AmountArg,
+            data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Credit ASSET to an account (on a stopped data directory) and print the new balance."""
-
-    async def job() -> str:
-        async with started_platform(data_dir) as platform:
-            target = await _account(platform, account)
-            event = await platform.trading.deposit(target, asset, amount)
-            refdata = platform.refdata
-            return (f"deposited {refdata.format_amount(asset, event.amount)} {asset} into "
-                    f"{target}: available {refdata.format_amount(asset, event.available)}")
-
-    typer.echo(run(job, data_dir))
+    typer.echo(_transfer(account, asset, amount, data_dir, deposit=True))
 
 
 @app.command("withdraw")
-def withdraw(
-    account: AccountArg,
-    asset: Annotated[str, typer.Argument(help="Asset code, e.g. USD.")],
-    amount: Annotated[str, typer.Argument(help="Decimal amount, e.g. 1000.50.")],
-    data_dir: DataDir = DEFAULT_DATA_DIR,
-) -> None:
+def withdraw(account: AccountArg, asset: AssetArg, amount: AmountArg,
+             data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Debit ASSET from an account's available amount (on a stopped data directory) and print
     what is left; `@fees` collects the fees."""
+    typer.echo(_transfer(account, asset, amount, data_dir, deposit=False))
 
+
+def _transfer(account: str, asset: str, amount: str, data_dir: Path, *, deposit: bool) -> str:
     async def job() -> str:
         async with started_platform(data_dir) as platform:
             target = await _account(platform, account)
-            event = await platform.trading.withdraw(target, asset, amount)
-            refdata = platform.refdata
-            return (f"withdrew {refdata.format_amount(asset, event.amount)} {asset} from "
-                    f"{target}: available {refdata.format_amount(asset, event.available)}")
+            trading = platform.trading
+            event = await (trading.deposit if deposit else trading.withdraw)(
+                target, asset, amount)
+            fmt = platform.refdata.format_amount
+            done = (f"deposited {fmt(asset, event.amount)} {asset} into" if deposit
+                    else f"withdrew {fmt(asset, event.amount)} {asset} from")
+            return f"{done} {target}: available {fmt(asset, event.available)}"
 
-    typer.echo(run(job, data_dir))
+    return run(job, data_dir)
 
 
 @app.command("balances")

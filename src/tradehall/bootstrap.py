@@ -48,6 +48,7 @@ from tradehall.adapters.sql.audit import SqlAuditLog
 from tradehall.adapters.sql.external import SqlExternalLinkStore
 from tradehall.adapters.sql.fallback import SqlModeStore, SqlRequestStore
 from tradehall.adapters.sql.kyc import SqlKycDocumentStore
+from tradehall.adapters.sql.projector import ShortfallTotals
 from tradehall.adapters.sql.projector_thread import ProjectorThread
 from tradehall.adapters.sql.sessions import SqlAlertStore, SqlSessionStore, SqlSigningKeyStore
 from tradehall.compliance.audit import AuditLog, AuditTrail
@@ -196,6 +197,12 @@ class Platform:
     @property
     def read_model(self) -> ReadModel:
         return self.db.read_model
+
+    @property
+    def shortfalls(self) -> ShortfallTotals | None:
+        """The loss shortfalls this process's projector committed; None when another process
+        projects (the scale-out roles)."""
+        return self.db.shortfalls if self._projector is not None else None
 
     def component(self, kind: type[_Late]) -> _Late:
         """The platform's component of `kind`, made and opened on first use when bootstrap

@@ -51,5 +51,7 @@ async def test_metrics_when_scraped_count_requests_by_route_template(tmp_path: P
     assert samples[("tradehall_ready", ())] == 1
     assert samples[("tradehall_engine_seq", ())] >= 1
     assert ("tradehall_ws_clients", ()) in samples
+    # This process projects: its loss shortfall counters are there (no shortfall yet)
+    assert "# TYPE tradehall_loss_shortfall_uncovered_minor_units_total counter" in scraped.text
     assert "meg" not in scraped.text
     assert order_id not in scraped.text

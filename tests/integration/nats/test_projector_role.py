@@ -172,6 +172,7 @@ async def test_projector_when_killed_and_restarted_catches_up_and_equals_a_rebui
     assert status == 200
     assert body["lag"] == 0
     assert f"tradehall_projector_projected_seq {float(third)}" in metrics
+    assert "# TYPE tradehall_loss_shortfall_uncovered_minor_units_total counter" in metrics
     live = await SqlDatabase.open(postgres_database)
     try:
         assert live.projected_seq == third

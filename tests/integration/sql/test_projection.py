@@ -154,6 +154,7 @@ async def test_projector_when_a_loss_falls_short_logs_it_once_after_the_commit(
     assert [r.getMessage() for r in caplog.records] == [
         f"loss shortfall at seq {seq}: alice in XYZ-PERP could not pay 4500 USD minor units "
         "of a loss; the insurance fund covered 2000, 2500 stay on @clearing"]
+    assert database.shortfalls.by_asset == {USD: [1, 45_00, 20_00, 25_00]}  # for /metrics
 
 
 async def test_projector_when_batches_merged_differently_rows_are_equal(

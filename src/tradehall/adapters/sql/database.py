@@ -20,7 +20,7 @@ from tradehall.adapters.sql.connect import create_engines, lock_setup, migrate
 from tradehall.adapters.sql.identity import SqlIdentityStore
 from tradehall.adapters.sql.progress import Progress
 from tradehall.adapters.sql.projection import ProjectionCache
-from tradehall.adapters.sql.projector import PROJECTION, SqlProjector
+from tradehall.adapters.sql.projector import PROJECTION, ShortfallTotals, SqlProjector
 from tradehall.adapters.sql.projector_thread import ProjectorThread
 from tradehall.adapters.sql.read_model import SqlReadModel
 from tradehall.service.ports import Subscription
@@ -37,6 +37,7 @@ class SqlDatabase:
         self._progress = Progress(projected_seq)
         self._projected_at_open = projected_seq
         self._cache = ProjectionCache()
+        self.shortfalls = ShortfallTotals()  # what this process's projector committed
         self.read_model = SqlReadModel(engine, self._progress)
         self.identity = SqlIdentityStore(engine, writer)
 
@@ -77,7 +78,7 @@ class SqlDatabase:
                   max_commands: int = 20_000) -> SqlProjector:
         """Return the projector of this database (one at a time) for a subscription."""
         return SqlProjector(self.engine, self._writer, self._progress, self._cache, subscription,
-                            max_commands=max_commands)
+                            max_commands=max_commands, shortfalls=self.shortfalls)
 
     def projector_thread(self, subscription: ThreadedSubscription, *,
                          max_commands: int = 20_000) -> ProjectorThread:
@@ -85,7 +86,7 @@ class SqlDatabase:
         if self._url is None:
             raise RuntimeError("a projector thread needs the database opened by URL")
         return ProjectorThread(self._url, self._progress, self._cache, subscription,
-                               max_commands=max_commands)
+                               max_commands=max_commands, shortfalls=self.shortfalls)
 
     async def close(self) -> None:
         """Close every pooled connection."""

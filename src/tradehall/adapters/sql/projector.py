@@ -8,11 +8,12 @@ candles into the cache; each transaction loads the spot holdings the cache lacks
 results (`projection.fold`), writes every changed row with one executemany per table, and moves
 `projection_state` to the batch's last seq in the same transaction, so results at or below it
 are skipped when recovery republishes them. Only after the commit are `wait_for(seq)` waiters
-woken, and each loss shortfall logged as a warning (once per database: a republished one is
-skipped with its batch). With `linger_s`, a batch that arrives hard on the heels of the
-previous one waits up to that long for more before its transaction starts (fewer, larger
-transactions under load), unless a caller waits for the projections: then it goes at once. A
-failed write propagates (nothing is swallowed): the caller decides whether the process stops.
+woken, and each loss shortfall logged as a warning and added to the database's
+`ShortfallTotals` (once per database: a republished one is skipped with its batch). With
+`linger_s`, a batch that arrives hard on the heels of the previous one waits up to that long
+for more before its transaction starts (fewer, larger transactions under load), unless a
+caller waits for the projections: then it goes at once. A failed write propagates (nothing is
+swallowed): the caller decides whether the process stops.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ from tradehall.adapters.sql.projection import (
     Row,
     needs,
 )
+from tradehall.kernel.ids import AssetCode
 from tradehall.service.messages import EventBatch
 from tradehall.service.ports import Subscription
+from tradehall.trading import events as e
 
 _log = logging.getLogger(__name__)
 PROJECTION = "main"  # the projection_state row of the read models
@@ -71,6 +74,21 @@ class _Prepared:
     changes: Changes
     writes: list[tuple[_RawInsert, Any]]  # statement, executemany rows or column arrays
     last_seq: int
+
+
+class ShortfallTotals:
+    """Loss shortfalls the projector committed since the process started, per asset: how
+    many, and the minor units short, covered by the insurance fund and left uncovered. Read by
+    the metrics; one per database, so it outlives a projector that failed and was replaced."""
+
+    def __init__(self) -> None:
+        self.by_asset: dict[AssetCode, list[int]] = {}  # [count, shortfall, covered, uncovered]
+
+    def add(self, ev: e.LossShortfall) -> None:
+        count, short, covered, uncovered = self.by_asset.get(ev.asset, (0, 0, 0, 0))
+        # A new list each time: a scrape on another thread reads one whole set of figures.
+        self.by_asset[ev.asset] = [count + 1, short + ev.shortfall, covered + ev.covered,
+                                   uncovered + ev.uncovered]
 
 
 class SqlProjector:
@@ -89,7 +107,8 @@ class SqlProjector:
     def __init__(self, engine: AsyncEngine | Engine, writer: AsyncEngine | Engine,
                  progress: Progress,
                  cache: ProjectionCache, subscription: Subscription | None, *,
-                 max_commands: int = 20_000, linger_s: float = 0.0) -> None:
+                 max_commands: int = 20_000, linger_s: float = 0.0,
+                 shortfalls: ShortfallTotals | None = None) -> None:
         self._engine = engine
         self._writer = writer
         self._progress = progress
@@ -97,6 +116,7 @@ class SqlProjector:
         self._subscription = subscription
         self._max_commands = max_commands
         self._linger_s = linger_s
+        self._shortfalls = shortfalls
         self._last_arrival = -1e9  # perf_counter of the previous transaction's first batch
         self._statements: dict[str, _RawInsert] = {}
         self._state_update: str | None = None
@@ -265,6 +285,8 @@ class SqlProjector:
                          "a loss; the insurance fund covered %d, %d stay on @clearing", seq,
                          ev.account, ev.symbol, ev.shortfall, ev.asset, ev.covered,
                          ev.uncovered)
+            if self._shortfalls is not None:
+                self._shortfalls.add(ev)
 
     def _forget(self) -> None:
         # The cache may hold rows of a transaction that did not commit.

@@ -25,7 +25,7 @@ from tradehall.adapters.inproc.bus import ThreadedSubscription
 from tradehall.adapters.sql.connect import create_engines, create_sync_sqlite_engines
 from tradehall.adapters.sql.progress import Progress
 from tradehall.adapters.sql.projection import ProjectionCache
-from tradehall.adapters.sql.projector import SqlProjector
+from tradehall.adapters.sql.projector import ShortfallTotals, SqlProjector
 
 _log = logging.getLogger(__name__)
 LINGER_S = 0.005  # the most a batch waits for company when batches come faster than this
@@ -36,13 +36,14 @@ class ProjectorThread:
 
     def __init__(self, url: str, progress: Progress, cache: ProjectionCache,
                  subscription: ThreadedSubscription, *, max_commands: int = 20_000,
-                 linger_s: float = LINGER_S) -> None:
+                 linger_s: float = LINGER_S, shortfalls: ShortfallTotals | None = None) -> None:
         self._url = url
         self._progress = progress
         self._cache = cache
         self._subscription = subscription
         self._max_commands = max_commands
         self._linger_s = linger_s
+        self._shortfalls = shortfalls
         self._thread: threading.Thread | None = None
         self._done: asyncio.Future[None] | None = None
         self.projector: SqlProjector | None = None  # for counters; touch it once stopped
@@ -92,7 +93,7 @@ class ProjectorThread:
         try:
             projector = SqlProjector(engine, writer, self._progress, self._cache,
                                      self._subscription, max_commands=self._max_commands,
-                                     linger_s=self._linger_s)
+                                     linger_s=self._linger_s, shortfalls=self._shortfalls)
             self.projector = projector
             caller.call_soon_threadsafe(_settle, started, None)
             await projector.run()

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tradehall.adapters.sql.projector import ShortfallTotals
 from tradehall.entrypoints.api.ws.feed import MarketDataFeed
 
 if TYPE_CHECKING:
@@ -67,6 +68,29 @@ class _PlatformCollector(Collector):
         if feed is not None:
             yield GaugeMetricFamily("tradehall_ws_clients", "Open /v1/ws connections",
                                     value=len(feed.connections))
+        if platform.shortfalls is not None:
+            yield from shortfall_metrics(platform.shortfalls)
+
+
+def shortfall_metrics(totals: ShortfallTotals) -> list[CounterMetricFamily]:
+    """Counters of the loss shortfalls a projector committed, by asset (a bounded label set),
+    in the asset's minor units: alert on `uncovered`, a loss the insurance fund could not pay."""
+    families: list[CounterMetricFamily] = [
+        CounterMetricFamily("tradehall_loss_shortfalls",
+                            "Realized losses larger than the account could pay", labels=["asset"]),
+        CounterMetricFamily("tradehall_loss_shortfall_minor_units",
+                            "Minor units of those losses the accounts could not pay",
+                            labels=["asset"]),
+        CounterMetricFamily("tradehall_loss_shortfall_covered_minor_units",
+                            "Minor units the insurance fund paid of them", labels=["asset"]),
+        CounterMetricFamily("tradehall_loss_shortfall_uncovered_minor_units",
+                            "Minor units left on @clearing (the fund was short)",
+                            labels=["asset"]),
+    ]
+    for asset, values in sorted(dict(totals.by_asset).items()):
+        for family, value in zip(families, values, strict=True):
+            family.add_metric([asset], value)
+    return families
 
 
 @router.get("/metrics", summary="Prometheus metrics of this process",

@@ -5,7 +5,7 @@ SIGINT, then commits what it read and exits. It serves the probes and metrics of
 pod on `--host`/`--port`, named as the API's: `/healthz` and `/readyz` (200 while it reads the
 stream and its last write succeeded, 503 otherwise), `/livez` (200 while the process serves)
 and `/metrics` (Prometheus: projected seq, the events stream's newest seq, the lag between
-them, restarts). Run one per database.
+them, restarts, the loss shortfalls it committed). Run one per database.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import uvicorn
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,6 +28,7 @@ from starlette.routing import Route
 
 from tradehall.adapters.nats.projection import NatsProjection
 from tradehall.config import Settings
+from tradehall.entrypoints.api.metrics import shortfall_metrics
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ class ProjectorProbes:
         self._restarts = Counter("tradehall_projector_restarts",
                                  "Projector restarts after a failed write", registry=self.registry)
         self._restarts_seen = 0
+        self.registry.register(_ShortfallCollector(projection))
         self.app = Starlette(routes=[Route("/healthz", self.readyz),
                                      Route("/livez", self.livez),
                                      Route("/readyz", self.readyz),
@@ -74,6 +78,14 @@ class ProjectorProbes:
             self._restarts.inc(p.restarts - self._restarts_seen)
             self._restarts_seen = p.restarts
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _ShortfallCollector(Collector):
+    def __init__(self, projection: NatsProjection) -> None:
+        self._projection = projection
+
+    def collect(self) -> Iterable[Metric]:
+        return shortfall_metrics(self._projection.db.shortfalls)
 
 
 class _QuietServer(uvicorn.Server):

@@ -38,7 +38,7 @@ from nats.js.errors import KeyNotFoundError, NoStreamResponseError
 from nats.js.kv import KeyValue
 
 from tradehall.adapters.nats.events import fetch_result
-from tradehall.adapters.nats.link import NATS_ERRORS, NatsLink
+from tradehall.adapters.nats.link import NATS_ERRORS, NatsLink, stop_task
 from tradehall.adapters.nats.streams import MSG_ID
 from tradehall.engine.codec import encode_command
 from tradehall.kernel.errors import TemporaryError
@@ -150,9 +150,7 @@ class NatsEnginePort:
         """Stop following the lease (the link belongs to whoever opened it)."""
         task, self._lease_task = self._lease_task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
         self.leader = None
 
     def is_ready(self) -> bool:

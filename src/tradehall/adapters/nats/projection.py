@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from nats.js.errors import NotFoundError
 
 from tradehall.adapters.nats.events import EventReader
-from tradehall.adapters.nats.link import NATS_ERRORS, NatsLink
+from tradehall.adapters.nats.link import NATS_ERRORS, NatsLink, stop_task
 from tradehall.adapters.nats.streams import LAST_SEQ
 from tradehall.adapters.sql import SqlDatabase
 from tradehall.service.messages import EventBatch
@@ -96,9 +96,7 @@ class NatsProjection:
             while not stop.is_set():
                 await self._run_once(stop)
         finally:
-            head.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await head
+            await stop_task(head)
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         start = self.projected_seq

@@ -41,7 +41,7 @@ from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
-from tradehall.adapters.nats.link import NatsLink
+from tradehall.adapters.nats.link import NatsLink, stop_task
 from tradehall.adapters.nats.streams import (
     EXPECTED_LAST_SEQ,
     FIRST_SEQ,
@@ -157,9 +157,7 @@ class EngineNode:
             try:
                 await self._main_loop(js, stop)
             finally:
-                lease.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await lease
+                await stop_task(lease)
             if self.role == "leader":
                 await self._hand_over(js, kv)
         finally:

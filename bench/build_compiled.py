@@ -53,6 +53,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "compiled")
     parser.add_argument("--if-stale", action="store_true",
                         help="do nothing when the build matches the current sources")
+    parser.add_argument("--keep-c", action="store_true",
+                        help="keep the generated C under OUT/build (to read what a line became)")
     args = parser.parse_args()
     out: Path = args.out.resolve()
     digest = source_digest()
@@ -71,7 +73,8 @@ def main() -> int:
     if result.returncode != 0:
         print(result.stdout[-4000:], result.stderr[-4000:], sep="\n")
         return result.returncode
-    shutil.rmtree(out / "build", ignore_errors=True)
+    if not args.keep_c:
+        shutil.rmtree(out / "build", ignore_errors=True)
     built = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.so"))
     stamp.write_text(digest)
     print(f"compiled {len(built)} extension modules into {out}")

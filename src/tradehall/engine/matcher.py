@@ -179,9 +179,10 @@ class MatchingEngine(OrderFlow):
             self._reject(leg, reason)
             return
         assert inst is not None
-        if not self._admit(taker, inst):
+        if not self._admit(taker, inst, self.accounts.get(taker.account)):
             return
-        if not self._admit(maker, inst):  # the house cannot pay: nothing trades
+        # The house cannot pay: nothing trades.
+        if not self._admit(maker, inst, self.accounts.get(maker.account)):
             self._cancel_order(taker, "counterparty_insufficient_funds")
             return
         self._settle_manual(inst, taker, maker, command.price)

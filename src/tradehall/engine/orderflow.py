@@ -27,6 +27,7 @@ from tradehall.engine.orders import (
     STOP_LIMIT,
     STP_NONE,
     TRADING,
+    AccountState,
     Order,
     OrderState,
 )
@@ -50,6 +51,7 @@ from tradehall.trading.positions import Position
 MAX_CLIENT_ORDER_ID: Final = 64
 Reason = tuple[str, str]
 _NO_ID: Final = OrderId(0)
+_SYSTEM_ACCOUNTS: Final = SYSTEM_ACCOUNTS  # a C static when compiled, not a module lookup
 _NO_HOLD: Final = Balance(AccountId(""), AssetCode(""))  # placeholder until an order is accepted
 
 # Hot event classes as C statics when compiled (a module attribute lookup otherwise).
@@ -66,9 +68,9 @@ class OrderFlow(Settlement):
         # The order is built first (it reads the command's fields once, natively); a refused
         # one is dropped and gets no id.
         order = Order(_NO_ID, cmd, _NO_HOLD)
-        seen = self.client_ids.get(order.account)
-        if seen is not None:
-            entry = seen.get(order.client_order_id)
+        acct = self.accounts.get(order.account)  # None: the account never had an order
+        if acct is not None:
+            entry = acct.ids.get(order.client_order_id)
             if entry is not None:
                 original, order_id = entry
                 if original == cmd:
@@ -87,7 +89,7 @@ class OrderFlow(Settlement):
             self._reject(cmd, reason)
             return
         assert inst is not None
-        self._accept(order, inst, ts)
+        self._accept(order, inst, acct, ts)
 
     def _reject(self, cmd: c.SubmitOrder, reason: Reason) -> None:
         self._out.append(_OrderRejected(account=cmd.account, client_order_id=cmd.client_order_id,
@@ -95,7 +97,7 @@ class OrderFlow(Settlement):
 
     def _check_order(self, order: Order, inst: Instrument | None) -> Reason | None:  # noqa: C901
         account = order.account
-        if account in SYSTEM_ACCOUNTS or not account:
+        if account in _SYSTEM_ACCOUNTS or not account:
             return ("invalid_account", f"{account!r} is not a user account")
         client_order_id = order.client_order_id
         if not client_order_id or len(client_order_id) > MAX_CLIENT_ORDER_ID:
@@ -169,8 +171,9 @@ class OrderFlow(Settlement):
 
     # -- Acceptance and holds --------------------------------------------------------------
 
-    def _accept(self, order: Order, inst: Instrument, ts: int) -> None:
-        if not self._admit(order, inst):
+    def _accept(self, order: Order, inst: Instrument, acct: AccountState | None,
+                ts: int) -> None:
+        if not self._admit(order, inst, acct):
             return
         if order.stop_price is not None:
             self._park_stop(order, inst, ts)
@@ -182,15 +185,20 @@ class OrderFlow(Settlement):
         if inst.maint_ppm:
             self._trigger_liquidations(inst, ts)
 
-    def _admit(self, order: Order, inst: Instrument) -> bool:
+    def _admit(self, order: Order, inst: Instrument, acct: AccountState | None) -> bool:
         """Hold the order's funds, give it an id and announce it; False (rejected) when the
-        account cannot pay."""
+        account cannot pay. `acct` is the account's indexes if it has them yet."""
         is_buy = order.is_buy
         margin = inst.is_margin
         account = order.account
         hold_asset = inst.quote if (is_buy or margin) else inst.base
         # Peek first: a refused order must not even create an empty balance.
-        existing = self.ledger.peek(account, hold_asset)
+        if acct is not None:
+            existing = acct.balances.get(hold_asset)
+        else:
+            existing = self.ledger.peek(account, hold_asset)
+            if existing is not None:
+                acct = self.account_state(account)  # its first order
         available = 0 if existing is None else existing.available
         amount = self._hold_amount(order, inst, is_buy, available)
         # A reduce-only order may need nothing (no fee to pay); any other order needs funds.
@@ -201,12 +209,17 @@ class OrderFlow(Settlement):
                 f"order needs {format_units(amount, step_for_scale(scale))} "
                 f"{hold_asset}, {format_units(available, step_for_scale(scale))} available"))
             return False
+        assert acct is not None  # a balance exists, so the account's indexes do
         self.ledger.hold(existing, amount)
         order.hold = existing
         order.held = amount
+        order.owner = acct
         if not margin:
-            order.receive = self.ledger.balance(account, inst.quote if not is_buy
-                                                else inst.base)
+            receive_asset = inst.quote if not is_buy else inst.base
+            receive = acct.balances.get(receive_asset)
+            if receive is None:
+                receive = self.ledger.balance(account, receive_asset)
+            order.receive = receive
         self._announce(order, hold_asset, amount)
         return True
 
@@ -216,10 +229,9 @@ class OrderFlow(Settlement):
         self.next_order_id += 1
         order.order_id = order_id
         account = order.account
-        register = self.client_ids.get(account)
-        if register is None:
-            register = self.client_ids[account] = {}
-        register[order.client_order_id] = (order.command, order_id)
+        owner = order.owner
+        assert owner is not None  # admitted
+        owner.ids[order.client_order_id] = (order.command, order_id)
         self.orders_by_id[order_id] = order
         # Positional, in field order: several times cheaper than keywords (events.py).
         self._out.append(_OrderAccepted(
@@ -273,10 +285,9 @@ class OrderFlow(Settlement):
             self._cancel_order(order, "insufficient_funds")
         else:
             book.add(order)
-            mine = self.open_orders.get(order.account)
-            if mine is None:
-                mine = self.open_orders[order.account] = {}
-            mine[order.client_order_id] = order
+            owner = order.owner
+            assert owner is not None  # admitted
+            owner.open[order.client_order_id] = order
             if order.time_in_force is DAY and not order.expire_ns:
                 self.schedule_expiry(order, ts)
 
@@ -349,7 +360,9 @@ class OrderFlow(Settlement):
             heappush(buys, (stop, order.order_id))
         else:
             heappush(sells, (-stop, order.order_id))
-        self.open_orders.setdefault(order.account, {})[order.client_order_id] = order
+        owner = order.owner
+        assert owner is not None  # admitted
+        owner.open[order.client_order_id] = order
         if order.time_in_force is DAY:
             self.schedule_expiry(order, ts)
 
@@ -369,7 +382,9 @@ class OrderFlow(Settlement):
             order = self.orders_by_id.get(OrderId(order_id))
             if order is None or order.state is not OrderState.STOP:
                 continue
-            del self.open_orders[order.account][order.client_order_id]
+            owner = order.owner
+            assert owner is not None  # a stop order was admitted
+            del owner.open[order.client_order_id]
             order.state = OrderState.PENDING
             if inst.status is not TRADING and not order.reduce_only:
                 # Close-only trades may reach a stop that would add risk: it dies instead.
@@ -461,6 +476,7 @@ class OrderFlow(Settlement):
             qty=abs(pos.net_qty), time_in_force=TimeInForce.IOC, reduce_only=True,
             stp=SelfTradePrevention.NONE)
         order = Order(_NO_ID, command, self.ledger.balance(account, inst.quote))
+        order.owner = self.account_state(account)
         order.liquidation = True  # holds nothing: it only closes, its fee comes from the fill
         self._out.append(e.LiquidationTriggered(
             account=account, symbol=symbol, net_qty=pos.net_qty, liquidation_price=price,
@@ -536,7 +552,9 @@ class OrderFlow(Settlement):
             book.reduce(order, order.leaves - leaves)
             return
         book.remove(order)
-        del self.open_orders[order.account][order.client_order_id]
+        owner = order.owner
+        assert owner is not None  # resting
+        del owner.open[order.client_order_id]
         order.state = OrderState.PENDING
         order.leaves = leaves
         order.price = price

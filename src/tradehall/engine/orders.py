@@ -11,7 +11,7 @@ from typing import Final
 
 from msgspec import structs
 
-from tradehall.kernel.ids import AccountId, ClientOrderId, OrderId, Symbol
+from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, OrderId, Symbol
 from tradehall.ledger.model import Balance
 from tradehall.trading.commands import SubmitOrder
 from tradehall.trading.model import (
@@ -46,6 +46,23 @@ TRADING: Final = InstrumentStatus.TRADING
 _astuple: Final = structs.astuple
 
 
+class AccountState:
+    """One account's engine indexes, reached with a single lookup by account.
+
+    `balances` is the ledger's own dict of the account's balances, `open` its live orders
+    (resting and stop) and `ids` its client order id register: the same dicts the engine's
+    per-account maps hold, so a command looks the account up once instead of once per map.
+    """
+
+    __slots__ = ("balances", "ids", "open")
+
+    def __init__(self, balances: dict[AssetCode, Balance], open_orders: dict[ClientOrderId, Order],
+                 ids: dict[ClientOrderId, tuple[SubmitOrder, OrderId]]) -> None:
+        self.balances = balances
+        self.open = open_orders
+        self.ids = ids
+
+
 class OrderState(IntEnum):
     """Where a live order is. Transitions: PENDING -> RESTING or DONE; STOP -> PENDING or DONE;
     RESTING -> DONE."""
@@ -76,6 +93,7 @@ class Order:
         "no_rest",
         "order_id",
         "order_type",
+        "owner",
         "post_only",
         "prev",
         "price",
@@ -115,6 +133,7 @@ class Order:
         self.reduce_only: bool = reduce_only
         self.hold = hold  # balance the order's funds are held in
         self.receive: Balance | None = None  # balance fills are paid into (spot only)
+        self.owner: AccountState | None = None  # set once the order's funds are held
         self.held = 0
         self.expire_ns = 0
         self.liquidation = False  # the engine liquidates with it: liquidation fee, no taker fee

@@ -20,6 +20,7 @@ from tradehall.engine.book import Book
 from tradehall.engine.liquidation import liquidation_key
 from tradehall.engine.orders import (
     MARKET,
+    AccountState,
     Order,
     OrderState,
 )
@@ -159,6 +160,9 @@ class Settlement:
         # retention window (engine time) passes; `retired` lists the finished ones in the order
         # they finished, which is also the order of their done times.
         self.client_ids: dict[AccountId, dict[ClientOrderId, tuple[SubmitOrder, OrderId]]] = {}
+        # One entry per account that ever had an order admitted: its balances, open orders
+        # and register above, reached with one lookup (an index, not state).
+        self.accounts: dict[AccountId, AccountState] = {}
         self.retired = RetiredIds()
         self.client_id_retention_ns = DEFAULT_CLIENT_ID_RETENTION_NS
         self.last_price: dict[Symbol, int] = {}
@@ -168,6 +172,15 @@ class Settlement:
         self.expiry: list[tuple[int, int]] = []
         self._out: list[e.EngineEvent] = []
         self._fee_balances: dict[Symbol, Balance] = {}  # cache of ledger buckets, not state
+
+    def account_state(self, account: AccountId) -> AccountState:
+        """Return the account's indexes, creating them on first use."""
+        state = self.accounts.get(account)
+        if state is None:
+            state = self.accounts[account] = AccountState(
+                self.ledger.assets_of(account), self.open_orders.setdefault(account, {}),
+                self.client_ids.setdefault(account, {}))
+        return state
 
     def _affordable(self, order: Order, inst: Instrument, price: int, qty: int) -> int:
         """Clip a taker's fill to what its hold can still pay for.
@@ -330,7 +343,9 @@ class Settlement:
         if state is OrderState.RESTING:
             self.books[order.symbol].remove(order)
         if state is OrderState.RESTING or state is OrderState.STOP:
-            del self.open_orders[order.account][order.client_order_id]
+            owner = order.owner
+            assert owner is not None  # a live order was admitted
+            del owner.open[order.client_order_id]
         order.state = OrderState.DONE
         del self.orders_by_id[order.order_id]
         self.retired.append(self.now_ns, order.account, order.client_order_id, order.order_id)
@@ -351,9 +366,8 @@ class Settlement:
                 continue
             entry = register.get(client_order_id)
             if entry is not None and entry[1] == order_id:
+                # An emptied register stays: the account's `AccountState` holds it.
                 del register[client_order_id]
-                if not register:
-                    del self.client_ids[account]
 
     def schedule_expiry(self, order: Order, ts: int) -> None:
         """Expire a DAY order at the end of the UTC day it was accepted in."""

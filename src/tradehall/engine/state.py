@@ -145,10 +145,8 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
     for row in state.orders:
         _restore_order(engine, row)
     for account, coid, cmd, order_id in state.client_ids:
-        register = engine.client_ids.get(AccountId(account))
-        if register is None:
-            register = engine.client_ids[AccountId(account)] = {}
-        register[ClientOrderId(coid)] = (cmd, OrderId(order_id))
+        engine.account_state(AccountId(account)).ids[ClientOrderId(coid)] = (cmd,
+                                                                              OrderId(order_id))
     engine.client_id_retention_ns = state.client_id_retention_ns
     for done, account, coid, order_id in state.retired:
         engine.retired.append(done, AccountId(account), ClientOrderId(coid), OrderId(order_id))
@@ -191,8 +189,9 @@ def _restore_order(engine: MatchingEngine, row: OrderRow) -> None:
     order.price, order.leaves, order.filled, order.held = (row.price, row.leaves, row.filled,
                                                            row.held)
     order.expire_ns = row.expire_ns
+    owner = order.owner = engine.account_state(cmd.account)
     engine.orders_by_id[order.order_id] = order
-    engine.open_orders.setdefault(cmd.account, {})[cmd.client_order_id] = order
+    owner.open[cmd.client_order_id] = order
     if row.expire_ns:
         engine.expiry.append((row.expire_ns, row.order_id))
     if row.state == OrderState.STOP:

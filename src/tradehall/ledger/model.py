@@ -78,6 +78,14 @@ class Ledger:
             bal = assets[asset] = Balance(account, asset)
         return bal
 
+    def assets_of(self, account: AccountId) -> dict[AssetCode, Balance]:
+        """Return the account's own dict of balances by asset (created empty on first use);
+        the engine keeps it to reach an account's balances without the outer lookup."""
+        assets = self._balances.get(account)
+        if assets is None:
+            assets = self._balances[account] = {}
+        return assets
+
     def peek(self, account: AccountId, asset: AssetCode) -> Balance | None:
         """Return the balance if it exists, without creating it."""
         assets = self._balances.get(account)

@@ -38,8 +38,9 @@ from nats.js.errors import KeyNotFoundError, NoStreamResponseError
 from nats.js.kv import KeyValue
 
 from tradehall.adapters.nats.events import fetch_result
-from tradehall.adapters.nats.link import NATS_ERRORS, NatsLink, stop_task
+from tradehall.adapters.nats.link import NATS_ERRORS, NatsLink
 from tradehall.adapters.nats.streams import MSG_ID
+from tradehall.adapters.tasks import stop_task
 from tradehall.engine.codec import encode_command
 from tradehall.kernel.errors import TemporaryError
 from tradehall.service.messages import CommandResult, EventBatch

@@ -145,29 +145,3 @@ async def _close_quietly(client: Client, timeout_s: float) -> None:
         _log.debug("closing NATS: %s", error)
     elif error is not None:
         raise error
-
-
-STOP_TIMEOUT_S = 5.0
-"""Longest `stop_task` waits for a task to end before it leaves it behind."""
-
-
-async def stop_task(task: asyncio.Task[None], timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """Cancel a task that talks to NATS and wait until it has ended; re-raise what it raised.
-
-    One cancel is not enough: nats-py awaits each reply with `asyncio.wait_for`, which on
-    Python 3.11 swallows a cancellation that arrives as the reply does (CPython gh-86296), and
-    a loop around such a request then carries on with its cancel spent. The cancel is repeated
-    until the task ends, for at most `timeout_s`; after that the task is left behind, logged.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not task.done():
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            _log.warning("task %s did not stop within %.1f s: left behind", task.get_name(),
-                         timeout_s)
-            return
-        task.cancel()
-        await asyncio.wait({task}, timeout=min(0.1, remaining))
-    if not task.cancelled():
-        task.result()  # its own failure, if any, is the caller's

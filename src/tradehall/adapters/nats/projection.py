@@ -19,9 +19,10 @@ from collections.abc import AsyncIterator, Callable
 from nats.js.errors import NotFoundError
 
 from tradehall.adapters.nats.events import EventReader
-from tradehall.adapters.nats.link import NATS_ERRORS, NatsLink, stop_task
+from tradehall.adapters.nats.link import NATS_ERRORS, NatsLink
 from tradehall.adapters.nats.streams import LAST_SEQ
 from tradehall.adapters.sql import SqlDatabase
+from tradehall.adapters.tasks import stop_task
 from tradehall.service.messages import EventBatch
 
 _log = logging.getLogger(__name__)
@@ -86,9 +87,11 @@ class NatsProjection:
         opener = asyncio.create_task(self.link.open())
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait((opener, stopper), return_when=asyncio.FIRST_COMPLETED)
-        for task in (opener, stopper):
-            task.cancel()
-        await asyncio.gather(opener, stopper, return_exceptions=True)
+        stopper.cancel()
+        await asyncio.gather(stopper, return_exceptions=True)
+        # nats-py's connect can swallow the cancel (gh-86296), and `open` retries for ever.
+        # Open retries NATS errors itself: anything it raises is a bug, raised here.
+        await stop_task(opener)
         if not self.link.connected and stop.is_set():
             return  # stopped while NATS was still unreachable
         head = asyncio.create_task(self._watch_head(), name="projection-head")

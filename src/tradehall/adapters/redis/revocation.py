@@ -33,6 +33,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from tradehall.adapters.tasks import stop_task
 from tradehall.identity.revocation import (
     InprocRevocationNotices,
     Revocation,
@@ -114,11 +115,10 @@ class RedisRevocationNotices:
         del platform
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            # redis-py writes under `asyncio.wait_for`, which can swallow a cancel (gh-86296).
+            await stop_task(task)
         await self._publisher.aclose()
         await self._subscriber.aclose()
 

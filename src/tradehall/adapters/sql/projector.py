@@ -55,6 +55,7 @@ from tradehall.adapters.sql.projection import (
     Row,
     needs,
 )
+from tradehall.adapters.tasks import stop_task
 from tradehall.kernel.ids import AssetCode
 from tradehall.service.messages import EventBatch
 from tradehall.service.ports import Subscription
@@ -151,10 +152,14 @@ class SqlProjector:
             await pump  # re-raises what ended the subscription, if anything did
         finally:
             self._progress.local = False
-            for task in (inflight, pump):
-                if task is not None and not task.done():
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
+            if inflight is not None and not inflight.done():
+                inflight.cancel()  # one transaction: it ends, cancelled or committed
+                await asyncio.gather(inflight, return_exceptions=True)
+            if not pump.done():
+                # The pump reads the subscription until it ends; reading NATS can swallow a
+                # cancel (gh-86296) and go on for ever.
+                with contextlib.suppress(Exception):  # what ended the run is raised instead
+                    await stop_task(pump)
 
     async def _take(self, queue: asyncio.Queue[EventBatch | None]) -> tuple[list[EventBatch], bool]:
         first = await queue.get()

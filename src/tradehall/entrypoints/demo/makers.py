@@ -20,6 +20,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tradehall.adapters.tasks import stop_task
 from tradehall.entrypoints.demo.catalog import INSTRUMENTS, TAKER_ACCOUNT, DemoInstrument
 from tradehall.entrypoints.demo.tracker import LiveOrder, OrderTracker
 from tradehall.entrypoints.demo.walk import PriceWalk, Quote
@@ -215,9 +216,9 @@ class DemoMarket:
         """Cancel every task, then the makers' quotes (a platform restarted without the demo
         must not show quotes nobody maintains)."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # A maker's `tracker.wait_for` and the engine port's waits can swallow a cancel
+        # (gh-86296); failures were logged when the tasks ended.
+        await asyncio.gather(*(stop_task(task) for task in tasks), return_exceptions=True)
         if not tasks:
             return
         self._subscription.close()

@@ -41,7 +41,7 @@ from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
-from tradehall.adapters.nats.link import NatsLink, stop_task
+from tradehall.adapters.nats.link import NatsLink
 from tradehall.adapters.nats.streams import (
     EXPECTED_LAST_SEQ,
     FIRST_SEQ,
@@ -58,6 +58,7 @@ from tradehall.adapters.nats.streams import (
     encode_status,
     stream_seq,
 )
+from tradehall.adapters.tasks import stop_task
 from tradehall.config import Settings
 from tradehall.engine.codec import decode_command
 from tradehall.engine.matcher import MatchingEngine

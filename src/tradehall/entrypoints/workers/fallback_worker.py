@@ -15,6 +15,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from tradehall.adapters.tasks import stop_task
 from tradehall.fallback.model import PlatformMode
 from tradehall.fallback.monitor import HealthMonitor
 
@@ -50,11 +51,11 @@ class FallbackWorker:
         self._task = asyncio.create_task(self._run(platform, monitor), name="fallback-worker")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            # The tick's own `wait_for`, the dispatcher's wait for the read model and, in
+            # scale-out, the engine port's NATS calls can swallow a cancel (gh-86296).
+            await stop_task(task)
 
     async def _run(self, platform: Platform, monitor: HealthMonitor) -> None:
         parts = platform.fallback

@@ -10,9 +10,10 @@ retried at the next one: verification keeps working from the cache meanwhile.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
+
+from tradehall.adapters.tasks import stop_task
 
 if TYPE_CHECKING:
     from tradehall.bootstrap import Platform
@@ -34,11 +35,9 @@ class SessionUpkeep:
         self._task = asyncio.create_task(self._run(platform), name="session-upkeep")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            await stop_task(task)  # as every component loop: see adapters/tasks.py
 
     async def _run(self, platform: Platform) -> None:
         while True:

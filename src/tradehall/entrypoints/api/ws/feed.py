@@ -11,11 +11,11 @@ once per listening account per batch. A second task sends heartbeats and closes 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from tradehall.adapters.tasks import stop_task
 from tradehall.entrypoints.api.ws import protocol as p
 from tradehall.entrypoints.api.ws import render
 from tradehall.entrypoints.api.ws.connection import (
@@ -75,11 +75,9 @@ class MarketDataFeed:
             conn.drop(CLOSE_GOING_AWAY, "server shutting down")
         if self._subscription is not None:
             self._subscription.close()
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            await stop_task(task)  # as every component loop: see adapters/tasks.py
 
     async def _seed(self, platform: Platform) -> None:
         start = platform.clock.now_ns() - 86_400 * 1_000_000_000

@@ -14,11 +14,11 @@ provider's token are not closed: the provider, not tradehall, revokes those.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tradehall.adapters.tasks import stop_task
 from tradehall.identity.revocation import Revocation
 from tradehall.service.auth import Principal
 
@@ -65,10 +65,8 @@ class WsRevocationGuard:
         del platform
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in list(self._tasks):  # as every component loop: see adapters/tasks.py
+            await stop_task(task)
 
     # -- Sockets --------------------------------------------------------------------------------
 

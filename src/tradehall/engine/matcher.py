@@ -171,7 +171,9 @@ class MatchingEngine(OrderFlow):
             time_in_force=TimeInForce.IOC, stp=SelfTradePrevention.NONE)
         taker = Order(OrderId(0), leg, _NO_HOLD)
         maker = Order(OrderId(0), house, _NO_HOLD)
-        inst = self.instruments.get(command.symbol)
+        market = self.markets.get(command.symbol)
+        inst = None if market is None else market.inst
+        taker.market = maker.market = market
         reason = self._check_order(taker, inst) or self._check_order(maker, inst)
         if reason is None:
             reason = self._check_manual(command, house)
@@ -306,10 +308,7 @@ class MatchingEngine(OrderFlow):
         except InvalidInput as exc:
             self._reject_command("add_instrument", None, (exc.code, exc.message))
             return
-        self.instruments[spec.symbol] = inst
-        self.books[spec.symbol] = self.book_factory(spec.symbol)
-        self.stops[spec.symbol] = ([], [])
-        self.liquidations[spec.symbol] = ([], [])
+        self.add_market(inst, self.book_factory(spec.symbol))
         self._out.append(e.InstrumentAdded(spec=spec))
 
     def _set_status(self, command: c.SetInstrumentStatus, ts: int) -> None:

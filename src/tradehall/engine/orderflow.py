@@ -80,7 +80,11 @@ class OrderFlow(Settlement):
                     self._reject(cmd, ("duplicate_client_order_id",
                                        "client order id already used with other content"))
                 return
-        inst = self.instruments.get(order.symbol)
+        market = self.markets.get(order.symbol)
+        inst = None
+        if market is not None:
+            order.market = market
+            inst = market.inst
         reason = self._check_order(order, inst)
         if reason is None:
             assert inst is not None
@@ -153,7 +157,9 @@ class OrderFlow(Settlement):
         if stop_price is not None and not 0 < stop_price <= MAX_PRICE_TICKS:
             return ("invalid_price", "price is out of range")
         if price is not None and inst.band_ppm:
-            last = self.last_price.get(inst.symbol, 0)
+            market = order.market
+            assert market is not None  # the symbol exists
+            last = market.last
             if risk.outside_band(inst, price, last):
                 return ("price_out_of_band",
                         f"price is more than the band {inst.spec.price_band} away from the "
@@ -179,7 +185,9 @@ class OrderFlow(Settlement):
             self._park_stop(order, inst, ts)
         else:
             self._execute(order, inst, order.price, ts)
-        buys, sells = self.stops[inst.symbol]
+        market = order.market
+        assert market is not None  # the symbol exists
+        buys, sells = market.stops
         if buys or sells:
             self._trigger_stops(inst, ts)
         if inst.maint_ppm:
@@ -232,7 +240,6 @@ class OrderFlow(Settlement):
         owner = order.owner
         assert owner is not None  # admitted
         owner.ids[order.client_order_id] = (order.command, order_id)
-        self.orders_by_id[order_id] = order
         # Positional, in field order: several times cheaper than keywords (events.py).
         self._out.append(_OrderAccepted(
             order_id, account, order.client_order_id, order.symbol, order.side,
@@ -268,7 +275,9 @@ class OrderFlow(Settlement):
 
     def _execute(self, order: Order, inst: Instrument, limit: int | None, ts: int) -> None:
         """Match an incoming order, then rest, cancel or finish what is left of it."""
-        book = self.books[inst.symbol]
+        market = order.market
+        assert market is not None  # the symbol exists
+        book = market.book
         if order.no_rest and order.time_in_force is FOK and not fills_completely(
                 order, inst, book, limit, self.positions):
             self._cancel_order(order, "fok_unfillable")
@@ -288,6 +297,7 @@ class OrderFlow(Settlement):
             owner = order.owner
             assert owner is not None  # admitted
             owner.open[order.client_order_id] = order
+            self.orders_by_id[order.order_id] = order
             if order.time_in_force is DAY and not order.expire_ns:
                 self.schedule_expiry(order, ts)
 
@@ -363,15 +373,17 @@ class OrderFlow(Settlement):
         owner = order.owner
         assert owner is not None  # admitted
         owner.open[order.client_order_id] = order
+        self.orders_by_id[order.order_id] = order
         if order.time_in_force is DAY:
             self.schedule_expiry(order, ts)
 
     def _trigger_stops(self, inst: Instrument, ts: int) -> None:
         """Release every stop whose trigger the last trade price has reached, in order."""
-        buys, sells = self.stops[inst.symbol]
+        market = self.markets[inst.symbol]
+        buys, sells = market.stops
         while buys or sells:
-            last = self.last_price.get(inst.symbol)
-            if last is None:
+            last = market.last
+            if not last:
                 return
             if buys and buys[0][0] <= last:
                 order_id = heappop(buys)[1]
@@ -385,6 +397,7 @@ class OrderFlow(Settlement):
             owner = order.owner
             assert owner is not None  # a stop order was admitted
             del owner.open[order.client_order_id]
+            del self.orders_by_id[order.order_id]
             order.state = OrderState.PENDING
             if inst.status is not TRADING and not order.reduce_only:
                 # Close-only trades may reach a stop that would add risk: it dies instead.
@@ -434,8 +447,8 @@ class OrderFlow(Settlement):
                           shorts: list[tuple[int, AccountId]],
                           ) -> tuple[tuple[int, AccountId], Position, int] | None:
         """Pop the next position due at the last price: (its entry, it, the last price)."""
-        last = self.last_price.get(symbol)
-        if last is None:
+        last = self.markets[symbol].last
+        if not last:
             return None
         while True:
             if longs and -longs[0][0] >= last:
@@ -477,6 +490,7 @@ class OrderFlow(Settlement):
             stp=SelfTradePrevention.NONE)
         order = Order(_NO_ID, command, self.ledger.balance(account, inst.quote))
         order.owner = self.account_state(account)
+        order.market = self.markets[symbol]
         order.liquidation = True  # holds nothing: it only closes, its fee comes from the fill
         self._out.append(e.LiquidationTriggered(
             account=account, symbol=symbol, net_qty=pos.net_qty, liquidation_price=price,
@@ -555,6 +569,7 @@ class OrderFlow(Settlement):
         owner = order.owner
         assert owner is not None  # resting
         del owner.open[order.client_order_id]
+        del self.orders_by_id[order.order_id]
         order.state = OrderState.PENDING
         order.leaves = leaves
         order.price = price
@@ -578,7 +593,7 @@ class OrderFlow(Settlement):
         if cmd.price is not None:
             if not 0 < cmd.price <= MAX_PRICE_TICKS:
                 return ("invalid_price", "price is out of range")
-            if risk.outside_band(inst, cmd.price, self.last_price.get(inst.symbol, 0)):
+            if risk.outside_band(inst, cmd.price, self.markets[inst.symbol].last):
                 return ("price_out_of_band", "price is outside the instrument's band")
             if order.post_only and self._crosses(inst, order.is_buy, cmd.price):
                 return ("post_only_would_cross", "a post-only order must not trade")

@@ -7,13 +7,14 @@ dropped from every index as soon as it is done, so finished orders cost no memor
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from msgspec import structs
 
 from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, OrderId, Symbol
 from tradehall.ledger.model import Balance
 from tradehall.trading.commands import SubmitOrder
+from tradehall.trading.instrument import Instrument
 from tradehall.trading.model import (
     InstrumentKind,
     InstrumentStatus,
@@ -45,6 +46,14 @@ TRADING: Final = InstrumentStatus.TRADING
 
 _astuple: Final = structs.astuple
 
+if TYPE_CHECKING:  # book.py imports this module
+    from tradehall.engine.book import Book
+
+# Heaps of stop orders per symbol: (buy stops, sell stops negated), each (trigger, order id).
+StopHeaps = tuple[list[tuple[int, int]], list[tuple[int, int]]]
+# (longs keyed by minus their liquidation price, shorts by it), each entry (key, account).
+LiquidationHeaps = tuple[list[tuple[int, AccountId]], list[tuple[int, AccountId]]]
+
 
 class AccountState:
     """One account's engine indexes, reached with a single lookup by account.
@@ -61,6 +70,23 @@ class AccountState:
         self.balances = balances
         self.open = open_orders
         self.ids = ids
+
+
+class Market:
+    """One symbol's engine indexes, reached with a single lookup by symbol: its instrument,
+    book, stop and liquidation heaps (the objects the engine's per-symbol maps hold), its last
+    trade price (0 until it trades) and its fee bucket (a cache of the ledger's)."""
+
+    __slots__ = ("book", "fees", "inst", "last", "liquidations", "stops")
+
+    def __init__(self, inst: Instrument, book: Book, stops: StopHeaps,
+                 liquidations: LiquidationHeaps) -> None:
+        self.inst = inst
+        self.book = book
+        self.stops = stops
+        self.liquidations = liquidations
+        self.last = 0
+        self.fees: Balance | None = None
 
 
 class OrderState(IntEnum):
@@ -89,6 +115,7 @@ class Order:
         "leaves",
         "level",
         "liquidation",
+        "market",
         "next",
         "no_rest",
         "order_id",
@@ -134,6 +161,7 @@ class Order:
         self.hold = hold  # balance the order's funds are held in
         self.receive: Balance | None = None  # balance fills are paid into (spot only)
         self.owner: AccountState | None = None  # set once the order's funds are held
+        self.market: Market | None = None  # set once the symbol is known to exist
         self.held = 0
         self.expire_ns = 0
         self.liquidation = False  # the engine liquidates with it: liquidation fee, no taker fee

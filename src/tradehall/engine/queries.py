@@ -81,7 +81,8 @@ def book_depth(engine: MatchingEngine, symbol: Symbol,
 
 def last_price(engine: MatchingEngine, symbol: Symbol) -> int | None:
     """Return the price of the symbol's last trade, if any."""
-    return engine.last_price.get(symbol)
+    market = engine.markets.get(symbol)
+    return market.last if market is not None and market.last else None
 
 
 def balances(engine: MatchingEngine, account: AccountId) -> list[BalanceView]:

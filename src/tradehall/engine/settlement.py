@@ -21,8 +21,11 @@ from tradehall.engine.liquidation import liquidation_key
 from tradehall.engine.orders import (
     MARKET,
     AccountState,
+    LiquidationHeaps,
+    Market,
     Order,
     OrderState,
+    StopHeaps,
 )
 from tradehall.kernel.clock import NANOS_PER_DAY
 from tradehall.kernel.errors import InvariantViolation
@@ -42,9 +45,6 @@ from tradehall.trading.commands import SubmitOrder
 from tradehall.trading.instrument import PPM, Instrument
 from tradehall.trading.positions import Position
 
-StopHeaps = tuple[list[tuple[int, int]], list[tuple[int, int]]]
-# (longs keyed by minus their liquidation price, shorts by it), each entry (key, account).
-LiquidationHeaps = tuple[list[tuple[int, AccountId]], list[tuple[int, AccountId]]]
 _COMPACT_MIN: Final = 1024  # liquidation heaps are compacted only past this many entries
 Retired = tuple[int, AccountId, ClientOrderId, OrderId]  # (done at ns, account, id, order id)
 DEFAULT_CLIENT_ID_RETENTION_NS: Final = NANOS_PER_DAY
@@ -152,9 +152,13 @@ class Settlement:
         self.stops: dict[Symbol, StopHeaps] = {}  # (buy stops, sell stops negated)
         # Derived from positions (rebuilt on restore, not state); stale entries are skipped.
         self.liquidations: dict[Symbol, LiquidationHeaps] = {}
+        # The four maps above and the last prices, per symbol in one object (an index).
+        self.markets: dict[Symbol, Market] = {}
         self.ledger = Ledger()
         self.positions: dict[tuple[AccountId, Symbol], Position] = {}
         self.open_orders: dict[AccountId, dict[ClientOrderId, Order]] = {}
+        # Live orders between commands: resting and stop orders (an order that never rests
+        # is not indexed, so most takers cost no insert and delete).
         self.orders_by_id: dict[OrderId, Order] = {}
         # Client order ids taken: those of open orders, and of finished ones until their
         # retention window (engine time) passes; `retired` lists the finished ones in the order
@@ -165,13 +169,26 @@ class Settlement:
         self.accounts: dict[AccountId, AccountState] = {}
         self.retired = RetiredIds()
         self.client_id_retention_ns = DEFAULT_CLIENT_ID_RETENTION_NS
-        self.last_price: dict[Symbol, int] = {}
         self.next_order_id = 1
         self.next_trade_id = 1
         self.now_ns = 0
         self.expiry: list[tuple[int, int]] = []
         self._out: list[e.EngineEvent] = []
-        self._fee_balances: dict[Symbol, Balance] = {}  # cache of ledger buckets, not state
+
+    @property
+    def last_price(self) -> dict[Symbol, int]:
+        """Last trade price of every symbol that has traded (a copy)."""
+        return {symbol: market.last for symbol, market in self.markets.items() if market.last}
+
+    def add_market(self, inst: Instrument, book: Book) -> Market:
+        """Index a new instrument with its empty book."""
+        symbol = inst.symbol
+        market = self.markets[symbol] = Market(inst, book, ([], []), ([], []))
+        self.instruments[symbol] = inst
+        self.books[symbol] = book
+        self.stops[symbol] = market.stops
+        self.liquidations[symbol] = market.liquidations
+        return market
 
     def account_state(self, account: AccountId) -> AccountState:
         """Return the account's indexes, creating them on first use."""
@@ -235,7 +252,9 @@ class Settlement:
         trade_id = TradeId(self.next_trade_id)
         self.next_trade_id += 1
         if not off_book:
-            self.last_price[inst.symbol] = price
+            market = taker.market
+            assert market is not None  # set with the order
+            market.last = price
         self._out.append(_Trade(
             trade_id, inst.symbol, price, qty, notional, taker.side, maker.order_id,
             maker.account, maker.client_order_id, maker_fee, maker.leaves, taker.order_id,
@@ -253,7 +272,7 @@ class Settlement:
         assert seller_quote is not None
         assert buyer_base is not None
         seller_quote.available += notional - seller_fee
-        self._fee_balance(inst).available += buyer_fee + seller_fee
+        self._fee_balance(buyer).available += buyer_fee + seller_fee
         base = qty * inst.base_per_lot
         self._take_from_hold(seller, base)
         seller.hold.held -= base
@@ -283,7 +302,7 @@ class Settlement:
             self._take_from_hold(order, fee + margin)  # the margin stays in the held bucket
             bal.held -= fee + released
             bal.available += released + pnl
-            self._fee_balance(inst).available += fee
+            self._fee_balance(order).available += fee
         if closed:
             self.ledger.balance(CLEARING_ACCOUNT, inst.quote).available -= pnl
         self._out.append(_PositionChanged(order.account, inst.symbol, pos.net_qty,
@@ -324,10 +343,12 @@ class Settlement:
         heapify(longs)
         heapify(shorts)
 
-    def _fee_balance(self, inst: Instrument) -> Balance:
-        bal = self._fee_balances.get(inst.symbol)
+    def _fee_balance(self, order: Order) -> Balance:
+        market = order.market
+        assert market is not None  # set with the order
+        bal = market.fees
         if bal is None:
-            bal = self._fee_balances[inst.symbol] = self.ledger.fee_balance(inst.quote)
+            bal = market.fees = self.ledger.fee_balance(market.inst.quote)
         return bal
 
     @staticmethod
@@ -341,13 +362,15 @@ class Settlement:
         """Take a live order out of every index and release what it still holds."""
         state = order.state
         if state is OrderState.RESTING:
-            self.books[order.symbol].remove(order)
+            market = order.market
+            assert market is not None  # a resting order's symbol exists
+            market.book.remove(order)
         if state is OrderState.RESTING or state is OrderState.STOP:
             owner = order.owner
             assert owner is not None  # a live order was admitted
             del owner.open[order.client_order_id]
+            del self.orders_by_id[order.order_id]
         order.state = OrderState.DONE
-        del self.orders_by_id[order.order_id]
         self.retired.append(self.now_ns, order.account, order.client_order_id, order.order_id)
         if order.held:
             self.ledger.release(order.hold, order.held)

@@ -129,10 +129,7 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
     for spec, status in state.instruments:
         inst = Instrument(spec, engine.assets[spec.base].scale, engine.assets[spec.quote].scale)
         inst.status = InstrumentStatus(status)
-        engine.instruments[spec.symbol] = inst
-        engine.books[spec.symbol] = engine.book_factory(spec.symbol)
-        engine.stops[spec.symbol] = ([], [])
-        engine.liquidations[spec.symbol] = ([], [])
+        engine.add_market(inst, engine.book_factory(spec.symbol))
     for account, asset, available, held in state.balances:
         bal = engine.ledger.balance(AccountId(account), AssetCode(asset))
         bal.available, bal.held = available, held
@@ -141,7 +138,8 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
         pos = engine.positions[key] = Position(*key)
         pos.net_qty, pos.cost_ticks, pos.realized_pnl, pos.margin = net, cost, pnl, margin
     _queue_liquidations(engine)
-    engine.last_price.update({Symbol(s): p for s, p in state.last_price})
+    for symbol, price in state.last_price:
+        engine.markets[Symbol(symbol)].last = price
     for row in state.orders:
         _restore_order(engine, row)
     for account, coid, cmd, order_id in state.client_ids:
@@ -190,6 +188,7 @@ def _restore_order(engine: MatchingEngine, row: OrderRow) -> None:
                                                            row.held)
     order.expire_ns = row.expire_ns
     owner = order.owner = engine.account_state(cmd.account)
+    order.market = engine.markets[cmd.symbol]
     engine.orders_by_id[order.order_id] = order
     owner.open[cmd.client_order_id] = order
     if row.expire_ns:

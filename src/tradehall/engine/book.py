@@ -78,7 +78,7 @@ class Book:
 class OrderBook(Book):
     """Bids and asks of one symbol with price-time priority."""
 
-    __slots__ = ("_ask_heap", "_bid_heap", "asks", "bids", "symbol")
+    __slots__ = ("_ask_heap", "_bid_heap", "_top_ask", "_top_bid", "asks", "bids", "symbol")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
@@ -86,23 +86,35 @@ class OrderBook(Book):
         self.asks: dict[int, PriceLevel] = {}
         self._bid_heap: list[int] = []  # negated prices
         self._ask_heap: list[int] = []
+        # The best level of each side once found, until it empties (None: look it up again).
+        # Every incoming order asks for it, and the heap's top costs a dict lookup.
+        self._top_bid: PriceLevel | None = None
+        self._top_ask: PriceLevel | None = None
 
     def best_bid(self) -> PriceLevel | None:
         """Return the highest bid level, or None."""
+        level = self._top_bid
+        if level is not None:
+            return level
         heap, levels = self._bid_heap, self.bids
         while heap:
             level = levels.get(-heap[0])
             if level is not None:
+                self._top_bid = level
                 return level
             heappop(heap)
         return None
 
     def best_ask(self) -> PriceLevel | None:
         """Return the lowest ask level, or None."""
+        level = self._top_ask
+        if level is not None:
+            return level
         heap, levels = self._ask_heap, self.asks
         while heap:
             level = levels.get(heap[0])
             if level is not None:
+                self._top_ask = level
                 return level
             heappop(heap)
         return None
@@ -130,6 +142,15 @@ class OrderBook(Book):
             heappush(heap, key)
             if len(heap) > 2 * len(levels) + 64:
                 self._compact(order.is_buy)
+            # A known best is beaten by a better new level; an unknown one is found later.
+            if order.is_buy:
+                top = self._top_bid
+                if top is not None and price > top.price:
+                    self._top_bid = level
+            else:
+                top = self._top_ask
+                if top is not None and price < top.price:
+                    self._top_ask = level
         tail = level.tail
         order.prev = tail
         order.next = None
@@ -161,7 +182,14 @@ class OrderBook(Book):
         order.prev = order.next = None
         order.level = None
         if level.count == 0:
-            del (self.bids if order.is_buy else self.asks)[level.price]
+            if order.is_buy:
+                del self.bids[level.price]
+                if level is self._top_bid:
+                    self._top_bid = None
+            else:
+                del self.asks[level.price]
+                if level is self._top_ask:
+                    self._top_ask = None
 
     def reduce(self, order: Order, lots: int) -> None:
         """Take lots off a resting order in place (it keeps its priority)."""

@@ -8,7 +8,7 @@ No I/O; called only through `MatchingEngine.apply`.
 from __future__ import annotations
 
 from heapq import heappop, heappush
-from typing import Final
+from typing import Any, Final
 
 from tradehall.engine import risk
 from tradehall.engine.book import Book
@@ -235,14 +235,16 @@ class OrderFlow(Settlement):
         """Give a held order the next id, index it and emit its `order_accepted`."""
         order_id = OrderId(self.next_order_id)
         self.next_order_id += 1
+        boxed: Any = order_id  # boxed once for every event, index and tuple below
         order.order_id = order_id
+        order.boxed_id = boxed
         account = order.account
         owner = order.owner
         assert owner is not None  # admitted
-        owner.ids[order.client_order_id] = (order.command, order_id)
+        owner.ids[order.client_order_id] = (order.command, boxed)
         # Positional, in field order: several times cheaper than keywords (events.py).
         self._out.append(_OrderAccepted(
-            order_id, account, order.client_order_id, order.symbol, order.side,
+            boxed, account, order.client_order_id, order.symbol, order.side,
             order.order_type, order.leaves, order.price, order.stop_price, order.time_in_force,
             order.post_only, order.reduce_only, order.stp, hold_asset, amount))
 
@@ -297,7 +299,7 @@ class OrderFlow(Settlement):
             owner = order.owner
             assert owner is not None  # admitted
             owner.open[order.client_order_id] = order
-            self.orders_by_id[order.order_id] = order
+            self.orders_by_id[order.boxed_id] = order
             if order.time_in_force is DAY and not order.expire_ns:
                 self.schedule_expiry(order, ts)
 
@@ -373,7 +375,7 @@ class OrderFlow(Settlement):
         owner = order.owner
         assert owner is not None  # admitted
         owner.open[order.client_order_id] = order
-        self.orders_by_id[order.order_id] = order
+        self.orders_by_id[order.boxed_id] = order
         if order.time_in_force is DAY:
             self.schedule_expiry(order, ts)
 
@@ -397,7 +399,7 @@ class OrderFlow(Settlement):
             owner = order.owner
             assert owner is not None  # a stop order was admitted
             del owner.open[order.client_order_id]
-            del self.orders_by_id[order.order_id]
+            del self.orders_by_id[order.boxed_id]
             order.state = OrderState.PENDING
             if inst.status is not TRADING and not order.reduce_only:
                 # Close-only trades may reach a stop that would add risk: it dies instead.
@@ -531,7 +533,7 @@ class OrderFlow(Settlement):
 
     def _cancel_order(self, order: Order, reason: str) -> None:
         self._finish(order)
-        self._out.append(_OrderCanceled(order.order_id, order.account, order.client_order_id,
+        self._out.append(_OrderCanceled(order.boxed_id, order.account, order.client_order_id,
                                          order.symbol, order.leaves, reason))
 
     def _amend(self, cmd: c.AmendOrder, ts: int) -> None:
@@ -569,7 +571,7 @@ class OrderFlow(Settlement):
         owner = order.owner
         assert owner is not None  # resting
         del owner.open[order.client_order_id]
-        del self.orders_by_id[order.order_id]
+        del self.orders_by_id[order.boxed_id]
         order.state = OrderState.PENDING
         order.leaves = leaves
         order.price = price

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from heapq import heapify, heappush
-from typing import Final
+from typing import Any, Final
 
 from tradehall.engine import risk
 from tradehall.engine.book import Book
@@ -84,7 +84,7 @@ class RetiredIds:
         return self._done_ns[head] if head < len(self._done_ns) else -1
 
     def append(self, done_ns: int, account: AccountId, client_order_id: ClientOrderId,
-               order_id: OrderId) -> None:
+               order_id: Any) -> None:  # an OrderId; `Any` takes the order's boxed id as is
         self._done_ns.append(done_ns)
         self._accounts.append(account)
         self._client_ids.append(client_order_id)
@@ -256,8 +256,8 @@ class Settlement:
             assert market is not None  # set with the order
             market.last = price
         self._out.append(_Trade(
-            trade_id, inst.symbol, price, qty, notional, taker.side, maker.order_id,
-            maker.account, maker.client_order_id, maker_fee, maker.leaves, taker.order_id,
+            trade_id, inst.symbol, price, qty, notional, taker.side, maker.boxed_id,
+            maker.account, maker.client_order_id, maker_fee, maker.leaves, taker.boxed_id,
             taker.account, taker.client_order_id, taker_fee, taker.leaves, off_book))
         if maker.leaves == 0:
             self._finish(maker)
@@ -369,9 +369,9 @@ class Settlement:
             owner = order.owner
             assert owner is not None  # a live order was admitted
             del owner.open[order.client_order_id]
-            del self.orders_by_id[order.order_id]
+            del self.orders_by_id[order.boxed_id]
         order.state = OrderState.DONE
-        self.retired.append(self.now_ns, order.account, order.client_order_id, order.order_id)
+        self.retired.append(self.now_ns, order.account, order.client_order_id, order.boxed_id)
         if order.held:
             self.ledger.release(order.hold, order.held)
             order.held = 0

@@ -216,8 +216,8 @@ class MatchingEngine(OrderFlow):
         entry = None if seen is None else seen.get(command.client_order_id)
         if entry is None:
             return False
-        if entry[0] == leg:
-            self._out.append(e.OrderDuplicate(order_id=entry[1], account=command.account,
+        if entry.command == leg:
+            self._out.append(e.OrderDuplicate(order_id=entry.order_id, account=command.account,
                                               client_order_id=command.client_order_id))
         else:
             self._reject(leg, ("duplicate_client_order_id",

@@ -31,6 +31,7 @@ from tradehall.engine.orders import (
     Order,
     OrderState,
 )
+from tradehall.engine.register import Registered
 from tradehall.engine.settlement import Settlement
 from tradehall.kernel.ids import (
     SYSTEM_ACCOUNTS,
@@ -59,6 +60,7 @@ _OrderAccepted: Final = e.OrderAccepted
 _OrderCanceled: Final = e.OrderCanceled
 _OrderRejected: Final = e.OrderRejected
 _OrderDuplicate: Final = e.OrderDuplicate
+_Registered: Final = Registered
 
 
 class OrderFlow(Settlement):
@@ -72,9 +74,9 @@ class OrderFlow(Settlement):
         if acct is not None:
             entry = acct.ids.get(order.client_order_id)
             if entry is not None:
-                original, order_id = entry
-                if original == cmd:
-                    self._out.append(_OrderDuplicate(order_id=order_id, account=order.account,
+                if entry.command == cmd:
+                    self._out.append(_OrderDuplicate(order_id=entry.order_id,
+                                                      account=order.account,
                                                       client_order_id=order.client_order_id))
                 else:
                     self._reject(cmd, ("duplicate_client_order_id",
@@ -241,7 +243,7 @@ class OrderFlow(Settlement):
         account = order.account
         owner = order.owner
         assert owner is not None  # admitted
-        owner.ids[order.client_order_id] = (order.command, boxed)
+        owner.ids[order.client_order_id] = _Registered(order.command, boxed)
         # Positional, in field order: several times cheaper than keywords (events.py).
         self._out.append(_OrderAccepted(
             boxed, account, order.client_order_id, order.symbol, order.side,

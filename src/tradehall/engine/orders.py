@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from msgspec import structs
 
+from tradehall.engine.register import Registered
 from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, OrderId, Symbol
 from tradehall.ledger.model import Balance
 from tradehall.trading.commands import SubmitOrder
@@ -66,7 +67,7 @@ class AccountState:
     __slots__ = ("balances", "ids", "open")
 
     def __init__(self, balances: dict[AssetCode, Balance], open_orders: dict[ClientOrderId, Order],
-                 ids: dict[ClientOrderId, tuple[SubmitOrder, OrderId]]) -> None:
+                 ids: dict[ClientOrderId, Registered]) -> None:
         self.balances = balances
         self.open = open_orders
         self.ids = ids

@@ -27,6 +27,7 @@ from tradehall.engine.orders import (
     OrderState,
     StopHeaps,
 )
+from tradehall.engine.register import Registered
 from tradehall.kernel.clock import NANOS_PER_DAY
 from tradehall.kernel.errors import InvariantViolation
 from tradehall.kernel.ids import (
@@ -41,7 +42,6 @@ from tradehall.kernel.ids import (
 )
 from tradehall.ledger.model import Asset, Balance, Ledger
 from tradehall.trading import events as e
-from tradehall.trading.commands import SubmitOrder
 from tradehall.trading.instrument import PPM, Instrument
 from tradehall.trading.positions import Position
 
@@ -163,7 +163,7 @@ class Settlement:
         # Client order ids taken: those of open orders, and of finished ones until their
         # retention window (engine time) passes; `retired` lists the finished ones in the order
         # they finished, which is also the order of their done times.
-        self.client_ids: dict[AccountId, dict[ClientOrderId, tuple[SubmitOrder, OrderId]]] = {}
+        self.client_ids: dict[AccountId, dict[ClientOrderId, Registered]] = {}
         # One entry per account that ever had an order admitted: its balances, open orders
         # and register above, reached with one lookup (an index, not state).
         self.accounts: dict[AccountId, AccountState] = {}
@@ -388,7 +388,7 @@ class Settlement:
             if register is None:
                 continue
             entry = register.get(client_order_id)
-            if entry is not None and entry[1] == order_id:
+            if entry is not None and entry.order_id == order_id:
                 # An emptied register stays: the account's `AccountState` holds it.
                 del register[client_order_id]
 

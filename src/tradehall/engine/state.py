@@ -18,6 +18,7 @@ import msgspec
 
 from tradehall.engine.matcher import BookFactory, MatchingEngine
 from tradehall.engine.orders import Order, OrderState
+from tradehall.engine.register import Registered
 from tradehall.kernel.errors import InvariantViolation
 from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId, OrderId, Symbol
 from tradehall.ledger.model import Asset
@@ -80,9 +81,10 @@ def capture(engine: MatchingEngine) -> EngineState:
                           p.margin) for p in engine.positions.values()),
         last_price=sorted(engine.last_price.items()),
         orders=[_order_row(o) for o in _live_orders(engine)],
-        client_ids=[(account, coid, cmd, order_id)
+        client_ids=[(account, coid, entry.command, entry.order_id)
                     for account in sorted(engine.client_ids)
-                    for coid, (cmd, order_id) in sorted(engine.client_ids[account].items())],
+                    for coid, entry in sorted(engine.client_ids[account].items(),
+                                              key=lambda item: item[0])],
         client_id_retention_ns=engine.client_id_retention_ns,
         retired=list(engine.retired),
     )
@@ -143,8 +145,8 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
     for row in state.orders:
         _restore_order(engine, row)
     for account, coid, cmd, order_id in state.client_ids:
-        engine.account_state(AccountId(account)).ids[ClientOrderId(coid)] = (cmd,
-                                                                              OrderId(order_id))
+        engine.account_state(AccountId(account)).ids[ClientOrderId(coid)] = Registered(
+            cmd, OrderId(order_id))
     engine.client_id_retention_ns = state.client_id_retention_ns
     for done, account, coid, order_id in state.retired:
         engine.retired.append(done, AccountId(account), ClientOrderId(coid), OrderId(order_id))

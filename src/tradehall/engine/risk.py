@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from tradehall.trading.instrument import PPM, Instrument, fee_ceil
+from tradehall.trading.instrument import PPM, Instrument, ceil_div, fee_ceil
 
 
 def buy_hold(inst: Instrument, price: int, lots: int) -> int:
@@ -29,7 +29,7 @@ def sell_hold(inst: Instrument, lots: int) -> int:
 def protection_price(inst: Instrument, stop_price: int, is_buy: bool) -> int:
     """Worst price a triggered stop-market order may trade at (its stop plus the collar)."""
     if is_buy:
-        return stop_price + -(-stop_price * inst.collar_ppm // PPM)
+        return stop_price + ceil_div(stop_price * inst.collar_ppm, PPM)
     return max(1, stop_price - stop_price * inst.collar_ppm // PPM)
 
 
@@ -69,7 +69,7 @@ def margin_hold(inst: Instrument, price: int, lots: int, reduce_only: bool) -> i
     fee = fee_ceil(notional, max(inst.maker_ppm, inst.taker_ppm))
     if reduce_only:
         return fee
-    return -(-notional * inst.margin_ppm // PPM) + fee
+    return ceil_div(notional * inst.margin_ppm, PPM) + fee
 
 
 def margin_cost(inst: Instrument, price: int, lots: int, fee_ppm: int, closing: int = 0) -> int:
@@ -77,7 +77,7 @@ def margin_cost(inst: Instrument, price: int, lots: int, fee_ppm: int, closing: 
     beyond the first `closing` (those reduce a position and need none), plus the fee."""
     notional = inst.notional_floor(price, lots)
     opening = inst.notional_floor(price, max(0, lots - closing))
-    return -(-opening * inst.margin_ppm // PPM) + notional * fee_ppm // PPM
+    return ceil_div(opening * inst.margin_ppm, PPM) + notional * fee_ppm // PPM
 
 
 def margin_affordable(inst: Instrument, price: int, qty: int, held: int, available: int,

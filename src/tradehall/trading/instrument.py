@@ -124,13 +124,23 @@ class Instrument:
 
     # -- Integer money -----------------------------------------------------------------------
 
+    # Compiled, a product stays in machine integers only while both factors are below 2**30
+    # and not negative; otherwise it goes through Python's generic arithmetic, several times
+    # slower. Hence no factor of 1 and no negated operands here (ticks and lots are > 0).
+
     def notional_floor(self, ticks: int, lots: int) -> int:
         """Quote minor units paid for `lots` at `ticks`, rounded down."""
-        return ticks * lots * self.notional_num // self.notional_den
+        units = ticks * lots
+        if self.notional_num != 1:
+            units *= self.notional_num
+        return units // self.notional_den
 
     def notional_ceil(self, ticks: int, lots: int) -> int:
         """Quote minor units to hold for `lots` at `ticks`, rounded up."""
-        return -(-ticks * lots * self.notional_num // self.notional_den)
+        units = ticks * lots
+        if self.notional_num != 1:
+            units *= self.notional_num
+        return ceil_div(units, self.notional_den)
 
 
 def _margin_rates(spec: InstrumentSpec) -> tuple[int, int]:
@@ -184,4 +194,12 @@ def fee_floor(notional: int, ppm: int) -> int:
 
 def fee_ceil(notional: int, ppm: int) -> int:
     """Fee to hold for a notional, rounded up."""
-    return -(-notional * ppm // PPM)
+    return ceil_div(notional * ppm, PPM)
+
+
+def ceil_div(numerator: int, denominator: int) -> int:
+    """`numerator / denominator` rounded up, for a positive denominator (without negating a
+    non-negative numerator: see `Instrument.notional_floor`)."""
+    if numerator >= 0:
+        return (numerator + denominator - 1) // denominator
+    return -(-numerator // denominator)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from heapq import heappop, heappush
 from typing import Any, Final
 
+from msgspec import structs
+
 from tradehall.engine import risk
 from tradehall.engine.book import Book
 from tradehall.engine.fill_or_kill import fills_completely
@@ -61,6 +63,7 @@ _OrderCanceled: Final = e.OrderCanceled
 _OrderRejected: Final = e.OrderRejected
 _OrderDuplicate: Final = e.OrderDuplicate
 _Registered: Final = Registered
+_astuple: Final = structs.astuple
 
 
 class OrderFlow(Settlement):
@@ -514,14 +517,17 @@ class OrderFlow(Settlement):
             return order if order.state in (OrderState.RESTING, OrderState.STOP) else None
         if client_order_id is None:
             return None
-        return self.open_orders.get(account, {}).get(client_order_id)
+        acct = self.accounts.get(account)
+        return None if acct is None else acct.open.get(client_order_id)
 
     def _cancel(self, cmd: c.CancelOrder, ts: int) -> None:
-        order = self._find(cmd.account, cmd.client_order_id, cmd.order_id)
+        # One C call reads the fields (each attribute read is a generic lookup when compiled).
+        account, client_order_id, order_id = _astuple(cmd)
+        order = self._find(account, client_order_id, order_id)
         if order is None:
-            self._reject_command("cancel_order", cmd.account, (
+            self._reject_command("cancel_order", account, (
                 "order_not_found", "no open order with that id for this account"),
-                cmd.client_order_id)
+                client_order_id)
             return
         self._cancel_order(order, "requested")
 
@@ -539,7 +545,8 @@ class OrderFlow(Settlement):
                                          order.symbol, order.leaves, reason))
 
     def _amend(self, cmd: c.AmendOrder, ts: int) -> None:
-        order = self.open_orders.get(cmd.account, {}).get(cmd.client_order_id)
+        acct = self.accounts.get(cmd.account)
+        order = None if acct is None else acct.open.get(cmd.client_order_id)
         reason = self._check_amend(cmd, order)
         if reason is not None:
             self._reject_command("amend_order", cmd.account, reason, cmd.client_order_id)

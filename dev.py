@@ -241,7 +241,7 @@ def test_compiled() -> int:
         return code
     return _step([_python(), "-m", "pytest", "-n", "2", "--dist", "loadfile", "-p",
                   "no:cacheprovider", "tests/unit/engine", "tests/unit/kernel",
-                  "tests/scenarios"], env)
+                  "tests/unit/journal", "tests/scenarios"], env)
 
 
 def main() -> int:

@@ -32,6 +32,7 @@ MODULES = (
     "tradehall/trading/positions.py",
     "tradehall/ledger/model.py",
     "tradehall/trading/instrument.py",
+    "tradehall/journal/codec.py",
 )
 
 

@@ -372,7 +372,9 @@ class OrderFlow(Settlement):
         order.state = OrderState.STOP
         stop = order.stop_price
         assert stop is not None
-        buys, sells = self.stops[inst.symbol]
+        market = order.market
+        assert market is not None  # the symbol exists
+        buys, sells = market.stops
         if order.is_buy:
             heappush(buys, (stop, order.order_id))
         else:
@@ -426,7 +428,8 @@ class OrderFlow(Settlement):
         the furthest past it first. One with nothing to trade against inside the collar stays
         queued, without events, and is tried again after the next order in the symbol."""
         symbol = inst.symbol
-        longs, shorts = self.liquidations[symbol]
+        market = self.markets[symbol]
+        longs, shorts = market.liquidations
         if not (longs or shorts):
             return
         later: list[tuple[int, AccountId]] = []
@@ -442,7 +445,7 @@ class OrderFlow(Settlement):
             self._liquidate(inst, pos, abs(key), last, limit, ts)
             if pos.net_qty and not pos.liquidation_key:
                 unfilled.append(pos)  # its own orders were the liquidity
-            buys, sells = self.stops[symbol]
+            buys, sells = market.stops
             if buys or sells:
                 self._trigger_stops(inst, ts)
         for entry in later:

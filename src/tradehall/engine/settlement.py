@@ -149,10 +149,9 @@ class Settlement:
         self.assets: dict[AssetCode, Asset] = {}
         self.instruments: dict[Symbol, Instrument] = {}
         self.books: dict[Symbol, Book] = {}
-        self.stops: dict[Symbol, StopHeaps] = {}  # (buy stops, sell stops negated)
-        # Derived from positions (rebuilt on restore, not state); stale entries are skipped.
-        self.liquidations: dict[Symbol, LiquidationHeaps] = {}
-        # The four maps above and the last prices, per symbol in one object (an index).
+        # Per symbol in one object: the instrument and book above, the stop orders' heaps (buy
+        # stops, sell stops negated), the liquidation heaps (derived from positions, rebuilt
+        # on restore, not state; stale entries are skipped), the last trade price.
         self.markets: dict[Symbol, Market] = {}
         self.ledger = Ledger()
         self.positions: dict[tuple[AccountId, Symbol], Position] = {}
@@ -176,6 +175,16 @@ class Settlement:
         self._out: list[e.EngineEvent] = []
 
     @property
+    def stops(self) -> dict[Symbol, StopHeaps]:
+        """The stop order heaps of every symbol (a new dict of the live heaps)."""
+        return {symbol: market.stops for symbol, market in self.markets.items()}
+
+    @property
+    def liquidations(self) -> dict[Symbol, LiquidationHeaps]:
+        """The liquidation heaps of every symbol (a new dict of the live heaps)."""
+        return {symbol: market.liquidations for symbol, market in self.markets.items()}
+
+    @property
     def last_price(self) -> dict[Symbol, int]:
         """Last trade price of every symbol that has traded (a copy)."""
         return {symbol: market.last for symbol, market in self.markets.items() if market.last}
@@ -186,8 +195,6 @@ class Settlement:
         market = self.markets[symbol] = Market(inst, book, ([], []), ([], []))
         self.instruments[symbol] = inst
         self.books[symbol] = book
-        self.stops[symbol] = market.stops
-        self.liquidations[symbol] = market.liquidations
         return market
 
     def account_state(self, account: AccountId) -> AccountState:
@@ -324,7 +331,7 @@ class Settlement:
         pos.liquidation_key = key
         if not key:
             return
-        longs, shorts = self.liquidations[inst.symbol]
+        longs, shorts = self.markets[inst.symbol].liquidations
         heap = longs if key < 0 else shorts
         heappush(heap, (key, pos.account))
         if len(heap) > _COMPACT_MIN and len(heap) > 2 * len(self.positions):
@@ -333,7 +340,7 @@ class Settlement:
     def _rebuild_liquidations(self, symbol: Symbol) -> None:
         """Drop the stale entries of one symbol's heaps (amortized: the heaps grew past twice
         the number of positions since the last rebuild)."""
-        longs, shorts = self.liquidations[symbol]  # in place: a trigger loop may hold them
+        longs, shorts = self.markets[symbol].liquidations  # in place: a trigger loop holds them
         longs.clear()
         shorts.clear()
         for pos in self.positions.values():

@@ -150,7 +150,8 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
     engine.client_id_retention_ns = state.client_id_retention_ns
     for done, account, coid, order_id in state.retired:
         engine.retired.append(done, AccountId(account), ClientOrderId(coid), OrderId(order_id))
-    for buys, sells in engine.stops.values():
+    for market in engine.markets.values():
+        buys, sells = market.stops
         heapify(buys)
         heapify(sells)
     heapify(engine.expiry)
@@ -197,7 +198,7 @@ def _restore_order(engine: MatchingEngine, row: OrderRow) -> None:
         engine.expiry.append((row.expire_ns, row.order_id))
     if row.state == OrderState.STOP:
         order.state = OrderState.STOP
-        buys, sells = engine.stops[cmd.symbol]
+        buys, sells = engine.markets[cmd.symbol].stops
         stop = order.stop_price
         assert stop is not None
         if is_buy:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import errno
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from tests.kit.market import ASSETS, INSTRUMENTS
 from tradehall.adapters.inproc.bus import InprocEventBus
-from tradehall.entrypoints.workers.engine_host import EngineHostConfig
+from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig
 from tradehall.entrypoints.workers.engine_thread import EngineThread, EngineThreadConfig
+from tradehall.journal import writer as writer_module
+from tradehall.journal.files import OsFileOps
 from tradehall.journal.snapshot import list_snapshots
 from tradehall.kernel.clock import TestClock
 from tradehall.kernel.errors import Conflict, InvalidInput, NotFound, Rejected, TemporaryError
 from tradehall.kernel.ids import AccountId, AssetCode, ClientOrderId
-from tradehall.service.messages import EventBatch
+from tradehall.service.messages import CommandResult, EventBatch
 from tradehall.service.refdata import ReferenceData
 from tradehall.service.trading import PlaceOrder, TradingService
 from tradehall.trading import commands as c
@@ -28,11 +32,11 @@ T0 = 1_800_000_000 * 10**9
 
 
 class Harness:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, fsync: bool = False) -> None:
         self.bus = InprocEventBus()
         self.refdata = ReferenceData()
         self.batches: list[EventBatch] = []
-        config = EngineThreadConfig(host=EngineHostConfig(data_dir=data_dir, fsync=False),
+        config = EngineThreadConfig(host=EngineHostConfig(data_dir=data_dir, fsync=fsync),
                                     book_depth=5)
         self.engine = EngineThread(config, TestClock(T0), self._publish)
         self.trading = TradingService(self.engine, self.refdata)
@@ -194,3 +198,124 @@ async def test_stop_when_run_many_times_keeps_the_three_newest_snapshots(tmp_pat
         await h.engine.stop()
 
     assert [entry.seq for entry in list_snapshots(tmp_path)] == seqs[-3:]
+
+
+class _GatedFsync(OsFileOps):
+    """The journal's file calls, except that once armed every fsync waits for `gate` (and then
+    fails when `fail` is set): a disk that is slow, or that breaks, on demand."""
+
+    armed = False
+    fail = False
+    gate = threading.Event()
+    in_fsync = threading.Event()
+
+    def fsync(self, fd: int) -> None:
+        cls = type(self)
+        if cls.armed:
+            cls.in_fsync.set()
+            assert cls.gate.wait(10), "test gate never opened"
+            if cls.fail:
+                raise OSError(errno.EIO, "injected I/O error")
+        super().fsync(fd)
+
+
+@pytest.fixture
+async def gated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harness]:
+    monkeypatch.setattr(_GatedFsync, "gate", threading.Event())
+    monkeypatch.setattr(_GatedFsync, "in_fsync", threading.Event())
+    monkeypatch.setattr(writer_module, "OsFileOps", _GatedFsync)
+    h = Harness(tmp_path, fsync=True)
+    await h.start()
+    await h.setup()
+    yield h
+    _GatedFsync.gate.set()
+    await h.engine.stop()
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in 5 s")
+
+
+def _hold_first_apply(host: EngineHost, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Make the engine's next `apply_batch` wait for the returned event (once), so that a
+    test can queue the next command while the first batch is being started."""
+    release = threading.Event()
+    original = host.engine.apply_batch
+    calls = [0]
+
+    def apply_batch(batch: Sequence[tuple[c.EngineCommand, int]]) -> list[list[e.EngineEvent]]:
+        calls[0] += 1
+        if calls[0] == 1:
+            assert release.wait(10), "test never released the first batch"
+        return original(batch)
+
+    monkeypatch.setattr(host.engine, "apply_batch", apply_batch)
+    return release
+
+
+async def _two_in_flight(h: Harness, monkeypatch: pytest.MonkeyPatch, first_cmd: c.EngineCommand,
+                         second_cmd: c.EngineCommand,
+                         ) -> tuple[int, asyncio.Task[CommandResult], asyncio.Task[CommandResult]]:
+    """Start `first_cmd` with its fsync held, queue `second_cmd` behind it, and return once
+    the engine thread has journaled and applied both: (the first's seq, the two futures)."""
+    host = h.engine.host
+    assert host is not None
+    seq_a = host.seq + 1
+    monkeypatch.setattr(_GatedFsync, "armed", True)
+    release = _hold_first_apply(host, monkeypatch)
+    first = asyncio.create_task(h.engine.execute(first_cmd))
+    await _until(_GatedFsync.in_fsync.is_set)  # the committer holds the first batch's fsync
+    second = asyncio.create_task(h.engine.execute(second_cmd))
+    await asyncio.sleep(0.05)  # the second command reaches the engine's queue
+    release.set()
+    await _until(lambda: host.seq == seq_a + 1)  # both journaled and applied
+    return seq_a, first, second
+
+
+async def test_execute_when_a_batch_waits_for_its_fsync_applies_the_next_and_holds_both(
+        gated: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: the first batch's fsync is held while the second is applied
+    published = len(gated.batches)
+    seq_a, first, second = await _two_in_flight(
+        gated, monkeypatch, c.Deposit(account=ALICE, asset=AssetCode("USD"), amount=100),
+        c.Deposit(account=BOB, asset=AssetCode("USD"), amount=200))
+
+    # Assert: nothing leaves before its batch is durable, then both, in order
+    await asyncio.sleep(0.05)
+    assert not first.done()
+    assert not second.done()
+    assert len(gated.batches) == published
+
+    # Act
+    _GatedFsync.gate.set()
+
+    # Assert
+    await asyncio.wait_for(asyncio.gather(first, second), timeout=10)
+    new = gated.batches[published:]
+    assert [(b.first_seq, b.last_seq) for b in new] == [(seq_a, seq_a), (seq_a + 1, seq_a + 1)]
+    assert gated.engine.last_seq == seq_a + 1
+
+
+async def test_execute_when_the_fsync_fails_with_two_batches_in_flight_answers_both_unavailable(
+        gated: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: the held fsync will fail
+    monkeypatch.setattr(_GatedFsync, "fail", True)
+    published = len(gated.batches)
+    _, first, second = await _two_in_flight(gated, monkeypatch, c.AdvanceTime(),
+                                            c.AdvanceTime())
+
+    # Act
+    _GatedFsync.gate.set()
+
+    # Assert: neither is acknowledged, nothing is published, later callers are refused
+    for pending in (first, second):
+        with pytest.raises(TemporaryError):
+            await asyncio.wait_for(pending, timeout=10)
+    assert len(gated.batches) == published
+    assert not gated.engine.is_ready()
+    with pytest.raises(TemporaryError):
+        await gated.engine.execute(c.AdvanceTime())

@@ -33,6 +33,7 @@ from tradehall.journal import (
     JournalCorrupted,
     JournalWriter,
     Snapshot,
+    Ticket,
     load_latest_snapshot,
     prune_journal,
     read_journal,
@@ -84,6 +85,16 @@ class Recovery:
     replayed: int
     last_seq: int
     torn_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A batch applied and handed to the journal, not yet known durable (`EngineHost.start`)."""
+
+    first_seq: int
+    last_seq: int
+    results: list[list[EngineEvent]]
+    ticket: Ticket
 
 
 ReplayCallback = Callable[[int, int, list[EngineEvent]], None]
@@ -153,18 +164,40 @@ class EngineHost:
 
     def submit(self, batch: Sequence[tuple[EngineCommand, int]]) -> list[list[EngineEvent]]:
         """Journal and apply a batch; return each command's events once the batch is durable."""
+        started = self.start(batch)
+        self.complete(started)
+        return started.results
+
+    def start(self, batch: Sequence[tuple[EngineCommand, int]]) -> Started:
+        """Hand a batch to the journal's committer and apply it while it is written.
+
+        Nothing in the returned `Started` may leave the host before `complete` returns for it.
+        Several may be in flight, completed in the order they were started: a caller that
+        starts batch N+1 before completing N applies N+1 while N's fsync runs (pipelined group
+        commit), and each batch's results still wait for their own fsync.
+        """
         first = self.seq + 1
         encode = encode_command
         records = [(seq, ts, encode(cmd)) for seq, (cmd, ts) in zip(count(first), batch)]
         ticket = self.writer.append(records)
         results = self.engine.apply_batch(batch)  # overlaps the fsync
         self.seq += len(batch)
-        ticket.wait()
-        self._since_snapshot += len(batch)
+        return Started(first, self.seq, results, ticket)
+
+    def complete(self, started: Started) -> None:
+        """Wait until a started batch is durable; snapshot when one is due.
+
+        Raises
+        ------
+        JournalWriteFailed
+            If the batch could not be made durable: the engine holds commands the journal does
+            not, so the host must not be used any more.
+        """
+        started.ticket.wait()
+        self._since_snapshot += started.last_seq - started.first_seq + 1
         every = self.config.snapshot_every
         if every and self._since_snapshot >= every:
-            self.snapshot()
-        return results
+            self.snapshot()  # after every batch started so far is durable (it flushes)
 
     def snapshot(self) -> Path:
         """Write a snapshot of the current state (after everything journaled so far), then

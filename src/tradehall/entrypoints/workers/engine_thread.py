@@ -2,11 +2,14 @@
 
 Callers on the event loop `await execute(command)`; commands queue up while the previous batch
 is being journaled, so the thread takes whatever has queued as one group commit (adaptive
-batching). After each batch's fsync the thread reads the top of the book of every symbol the
-batch touched and the balances of every account it touched, then hands results and the
-`EventBatch` back to the loop in one `call_soon_threadsafe`, which keeps them in sequence order.
-Nothing leaves before its batch is durable. Recovery runs on the thread too; the commands it
-replays are published like live ones (in chunks) so that projections can catch up.
+batching), and journals and applies it while the previous batch's fsync is still running
+(pipelined: at most two batches in flight). Right after applying a batch the thread reads the
+top of the book of every symbol it touched and the balances of every account it touched; once
+the batch is durable it hands results and the `EventBatch` back to the loop in one
+`call_soon_threadsafe`, which keeps them in sequence order. Nothing leaves before its batch is
+durable; when a write fails, neither batch in flight is acknowledged. Recovery runs on the
+thread too; the commands it replays are published like live ones (in chunks) so that
+projections can catch up.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from tradehall.engine import queries
 from tradehall.engine.matcher import MatchingEngine
 from tradehall.entrypoints.workers.batches import BatchBuilder, touched
-from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig
+from tradehall.entrypoints.workers.engine_host import EngineHost, EngineHostConfig, Started
 from tradehall.kernel.clock import Clock
 from tradehall.kernel.errors import TemporaryError
 from tradehall.kernel.ids import AccountId, AssetCode
@@ -49,6 +52,15 @@ class _Job:
     commands: Sequence[EngineCommand]
     future: asyncio.Future[list[CommandResult]]
     results: list[CommandResult] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A batch journaled and applied, waiting for its fsync before anything leaves."""
+
+    jobs: list[_Job]
+    started: Started
+    batch: EventBatch
 
 
 _STOP = object()
@@ -153,6 +165,7 @@ class EngineThread:
             self._serve(host)
         except BaseException as exc:
             # A failed journal write or a broken invariant: nothing more may be acknowledged.
+            # `_fail` may have recorded the first error already; this one is what ended it.
             self._failure = exc
             _log.critical("engine thread stopped: %s", exc, exc_info=exc)
         finally:
@@ -162,57 +175,118 @@ class EngineThread:
                 if self._failure is None and self.config.snapshot_on_stop and host.seq:
                     host.snapshot()
             finally:
-                host.close()
+                self._close(host)
+
+    def _close(self, host: EngineHost) -> None:
+        try:
+            host.close()
+        except Exception as exc:
+            if self._failure is None:
+                raise
+            # The writer re-raises the failure that stopped the engine, logged above.
+            _log.debug("journal closed after the engine stopped: %s", exc)
 
     def _serve(self, host: EngineHost) -> None:
+        # Pipelined group commit: while one batch's fsync runs, the next batch (what queued
+        # meanwhile) is journaled and applied; each batch's results leave only once it is
+        # durable, in order. At most two batches are in flight.
         get = self._queue.get
-        max_batch = self.config.max_batch
         last_ts = host.engine.now_ns
+        inflight: _InFlight | None = None
         while True:
-            item = get()
-            if not isinstance(item, _Job):
-                return
-            jobs = [item]
-            size = len(item.commands)
-            stop_after = False
-            while size < max_batch:
+            if inflight is None:
+                item = get()
+            else:
                 try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if not isinstance(nxt, _Job):
-                    stop_after = True
-                    break
-                jobs.append(nxt)
-                size += len(nxt.commands)
+                    item = self._queue.get_nowait()
+                except queue.Empty:  # nothing to apply meanwhile: wait for the disk
+                    self._finish(host, inflight)
+                    inflight = None
+                    continue
+            if not isinstance(item, _Job):
+                if inflight is not None:
+                    self._finish(host, inflight)
+                return
+            jobs, stop_after = self._gather(item)
             last_ts = max(last_ts, self._clock.now_ns())
-            self._process(host, jobs, last_ts)
+            inflight = self._advance(host, inflight, jobs, last_ts)
             if stop_after:
+                self._finish(host, inflight)
                 return
 
-    def _process(self, host: EngineHost, jobs: list[_Job], ts: int) -> None:
+    def _advance(self, host: EngineHost, inflight: _InFlight | None, jobs: list[_Job],
+                 ts: int) -> _InFlight:
+        """Start a batch, then finish the one in flight; return the new one in flight. When
+        either fails, neither is acknowledged."""
+        try:
+            started = self._start(host, jobs, ts)
+        except BaseException as exc:
+            if inflight is not None:  # the engine is broken, whatever its fsync did
+                self._fail(inflight.jobs, exc)
+            raise
+        if inflight is not None:
+            try:
+                self._finish(host, inflight)
+            except BaseException as exc:
+                self._fail(started.jobs, exc)
+                raise
+        return started
+
+    def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
+        """Take every job queued behind `first`, up to `max_batch` commands; also say whether
+        a stop request came after them."""
+        jobs = [first]
+        size = len(first.commands)
+        while size < self.config.max_batch:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(nxt, _Job):
+                return jobs, True
+            jobs.append(nxt)
+            size += len(nxt.commands)
+        return jobs, False
+
+    def _start(self, host: EngineHost, jobs: list[_Job], ts: int) -> _InFlight:
+        """Journal and apply a batch; build what it publishes (from the state right after it,
+        before the next batch is applied). Nothing leaves before `_finish`."""
         group = [(cmd, ts) for job in jobs for cmd in job.commands]
         first = host.seq + 1
         try:
-            outcomes = host.submit(group)
+            started = host.start(group)
         except BaseException as exc:
-            # Nothing of this batch is acknowledged: refuse new commands first, then tell this
-            # batch's callers at once.
-            self._failure = exc
-            self._stopped.set()
-            error = TemporaryError("the engine stopped", code="engine_unavailable")
-            for job in jobs:
-                self._call(_set_exception, job.future, error)
+            self._fail(jobs, exc)
             raise
-        results = [CommandResult(first + i, ts, events) for i, events in enumerate(outcomes)]
-        self.last_seq = host.seq
+        results = [CommandResult(first + i, ts, events)
+                   for i, events in enumerate(started.results)]
         i = 0
         for job in jobs:
             n = len(job.commands)
             job.results = results[i:i + n]
             i += n
-        batch = self._batch(host.engine, results)
-        self._call(self._deliver, jobs, batch)
+        batch = self._batch(host.engine, results, last_seq=started.last_seq)
+        return _InFlight(jobs, started, batch)
+
+    def _finish(self, host: EngineHost, inflight: _InFlight) -> None:
+        """Wait until a started batch is durable, then hand its results and events over."""
+        try:
+            host.complete(inflight.started)
+        except BaseException as exc:
+            self._fail(inflight.jobs, exc)
+            raise
+        self.last_seq = inflight.started.last_seq
+        self._call(self._deliver, inflight.jobs, inflight.batch)
+
+    def _fail(self, jobs: list[_Job], exc: BaseException) -> None:
+        """Nothing of these jobs is acknowledged: refuse new commands first, then tell these
+        callers at once."""
+        if self._failure is None:
+            self._failure = exc
+        self._stopped.set()
+        error = TemporaryError("the engine stopped", code="engine_unavailable")
+        for job in jobs:
+            self._call(_set_exception, job.future, error)
 
     def _deliver(self, jobs: list[_Job], batch: EventBatch) -> None:
         for job in jobs:
@@ -220,11 +294,12 @@ class EngineThread:
                 job.future.set_result(job.results)
         self._publish(batch)
 
-    def _batch(self, engine: MatchingEngine, results: list[CommandResult],
-               all_symbols: bool = False,
+    def _batch(self, engine: MatchingEngine, results: list[CommandResult], *,
+               last_seq: int | None = None, all_symbols: bool = False,
                more_accounts: set[AccountId] | None = None) -> EventBatch:
-        return self._builder.build(engine, results, last_seq=self.last_seq,
-                                   all_symbols=all_symbols, more_accounts=more_accounts)
+        return self._builder.build(
+            engine, results, last_seq=self.last_seq if last_seq is None else last_seq,
+            all_symbols=all_symbols, more_accounts=more_accounts)
 
     # -- Recovery -------------------------------------------------------------------------------
 

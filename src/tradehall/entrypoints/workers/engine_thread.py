@@ -255,17 +255,17 @@ class EngineThread:
         first = host.seq + 1
         try:
             started = host.start(group)
-        except BaseException as exc:
+            results = [CommandResult(first + i, ts, events)
+                       for i, events in enumerate(started.results)]
+            i = 0
+            for job in jobs:
+                n = len(job.commands)
+                job.results = results[i:i + n]
+                i += n
+            batch = self._batch(host.engine, results, last_seq=started.last_seq)
+        except BaseException as exc:  # no caller may be left waiting
             self._fail(jobs, exc)
             raise
-        results = [CommandResult(first + i, ts, events)
-                   for i, events in enumerate(started.results)]
-        i = 0
-        for job in jobs:
-            n = len(job.commands)
-            job.results = results[i:i + n]
-            i += n
-        batch = self._batch(host.engine, results, last_seq=started.last_seq)
         return _InFlight(jobs, started, batch)
 
     def _finish(self, host: EngineHost, inflight: _InFlight) -> None:

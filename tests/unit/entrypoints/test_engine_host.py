@@ -93,3 +93,32 @@ def test_open_raises_the_young_gc_threshold_and_never_lowers_it(
 def test_config_when_the_young_gc_threshold_is_negative_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="young_gc_threshold"):
         EngineHostConfig(data_dir=tmp_path, young_gc_threshold=-1)
+
+
+def test_start_when_two_batches_are_in_flight_gives_what_submit_gives_and_both_recover(
+        tmp_path: Path) -> None:
+    # Arrange: the same commands once through submit, once started two at a time
+    orders = [(buy(ALICE, "b1", 2, 100_00), T0 + 1), (sell(BOB, "s1", 1, 100_00), T0 + 2),
+              (sell(BOB, "s2", 1, 100_00), T0 + 3), (buy(ALICE, "b2", 1, 99_00), T0 + 4)]
+    setup = [(cmd, T0) for cmd in _setup()]
+    with EngineHost.open(EngineHostConfig(data_dir=tmp_path / "plain", fsync=False)) as host:
+        host.submit(setup)
+        expected = [host.submit(orders[:2]), host.submit(orders[2:])]
+        expected_hash = state_hash(host.engine)
+    config = EngineHostConfig(data_dir=tmp_path / "pipelined", fsync=True)
+
+    # Act: start the second batch before completing the first
+    with EngineHost.open(config) as host:
+        host.submit(setup)
+        first = host.start(orders[:2])
+        second = host.start(orders[2:])
+        host.complete(first)
+        host.complete(second)
+        seqs = [(first.first_seq, first.last_seq), (second.first_seq, second.last_seq)]
+
+    # Assert: the same events and state, with consecutive seqs, all of it durable
+    assert [first.results, second.results] == expected
+    assert seqs == [(len(setup) + 1, len(setup) + 2), (len(setup) + 3, len(setup) + 4)]
+    with EngineHost.open(config) as host:
+        assert host.recovery.last_seq == len(setup) + 4
+        assert state_hash(host.engine) == expected_hash

@@ -120,7 +120,8 @@ def settle_position(inst: Instrument, pos: Position, is_buy: bool, price: int, q
     closed = min(qty, pos.reducible(is_buy))
     released = pnl = margin = shortfall = 0
     if closed:
-        released = pos.margin * closed // abs(pos.net_qty)
+        size = pos.net_qty if pos.net_qty > 0 else -pos.net_qty  # not abs(): see risk.py
+        released = pos.margin * closed // size
         pnl_ticks, _ = pos.reduce(closed, price)
         pos.margin -= released
         pnl = pnl_ticks * inst.notional_num // inst.notional_den

@@ -44,12 +44,13 @@ class Position:
 
     def reduce(self, lots: int, price: int) -> tuple[int, int]:
         """Close `lots` of the position at `price`; return (pnl in tick-lots, cost removed)."""
-        size = abs(self.net_qty)
+        # No abs() and no multiplying by a sign: compiled, both leave machine integers.
+        long = self.net_qty > 0
+        size = self.net_qty if long else -self.net_qty
         removed = self.cost_ticks * lots // size
-        direction = 1 if self.net_qty > 0 else -1
-        pnl_ticks = (price * lots - removed) * direction
+        pnl_ticks = price * lots - removed if long else removed - price * lots
         self.cost_ticks -= removed
-        self.net_qty -= direction * lots
+        self.net_qty += -lots if long else lots
         return pnl_ticks, removed
 
     def increase(self, lots: int, price: int, is_buy: bool) -> None:

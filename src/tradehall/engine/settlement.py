@@ -124,7 +124,7 @@ def settle_position(inst: Instrument, pos: Position, is_buy: bool, price: int, q
         released = pos.margin * closed // size
         pnl_ticks, _ = pos.reduce(closed, price)
         pos.margin -= released
-        pnl = pnl_ticks * inst.notional_num // inst.notional_den
+        pnl = inst.quote_floor(pnl_ticks)
         if pnl < 0 and -pnl > cash + released:
             shortfall = -pnl - cash - released
             pnl = -(cash + released)

@@ -135,6 +135,15 @@ class Instrument:
             units *= self.notional_num
         return units // self.notional_den
 
+    def quote_floor(self, tick_lots: int) -> int:
+        """Quote minor units of a signed amount in tick-lots (a P&L), rounded toward minus
+        infinity."""
+        if tick_lots >= 0:
+            units = tick_lots if self.notional_num == 1 else tick_lots * self.notional_num
+            return units // self.notional_den
+        units = -tick_lots if self.notional_num == 1 else -tick_lots * self.notional_num
+        return -ceil_div(units, self.notional_den)
+
     def notional_ceil(self, ticks: int, lots: int) -> int:
         """Quote minor units to hold for `lots` at `ticks`, rounded up."""
         units = ticks * lots

@@ -37,3 +37,13 @@ def test_notionals_round_the_exact_value(grid: tuple[str, str, int], ticks: int,
     exact = Fraction(tick) * ticks * Fraction(lot) * lots * 10**quote_scale
     assert inst.notional_floor(ticks, lots) == floor(exact)
     assert inst.notional_ceil(ticks, lots) == ceil(exact)
+
+
+@given(st.sampled_from([("0.01", "1", 2), ("0.01", "0.0001", 2), ("0.5", "0.001", 6)]),
+       st.integers(-(2**80), 2**80))
+def test_quote_floor_rounds_a_signed_amount_down(grid: tuple[str, str, int],
+                                                 tick_lots: int) -> None:
+    tick, lot, quote_scale = grid
+    inst = Instrument(make_instrument(tick_size=tick, lot_size=lot), 8, quote_scale)
+    exact = Fraction(tick) * Fraction(lot) * tick_lots * 10**quote_scale
+    assert inst.quote_floor(tick_lots) == floor(exact)

@@ -233,7 +233,8 @@ class MatchingEngine(OrderFlow):
             return ("invalid_counterparty", "the house cannot trade with itself")
         if command.price <= 0:
             return ("invalid_price", "price must be positive")
-        if house.client_order_id in self.client_ids.get(command.counterparty, {}):
+        register = self.client_ids.get(command.counterparty)
+        if register is not None and register.get(house.client_order_id) is not None:
             return ("duplicate_client_order_id", "the house side's id is taken")
         return None
 

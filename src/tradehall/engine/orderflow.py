@@ -246,7 +246,7 @@ class OrderFlow(Settlement):
         account = order.account
         owner = order.owner
         assert owner is not None  # admitted
-        owner.ids[order.client_order_id] = _Registered(order.command, boxed)
+        owner.ids.add(order.client_order_id, _Registered(order.command, boxed))
         # Positional, in field order: several times cheaper than keywords (events.py).
         self._out.append(_OrderAccepted(
             boxed, account, order.client_order_id, order.symbol, order.side,

@@ -21,13 +21,13 @@ from tradehall.engine.liquidation import liquidation_key
 from tradehall.engine.orders import (
     MARKET,
     AccountState,
+    ClientIdRegister,
     LiquidationHeaps,
     Market,
     Order,
     OrderState,
     StopHeaps,
 )
-from tradehall.engine.register import Registered
 from tradehall.kernel.clock import NANOS_PER_DAY
 from tradehall.kernel.errors import InvariantViolation
 from tradehall.kernel.ids import (
@@ -48,60 +48,94 @@ from tradehall.trading.positions import Position
 _COMPACT_MIN: Final = 1024  # liquidation heaps are compacted only past this many entries
 Retired = tuple[int, AccountId, ClientOrderId, OrderId]  # (done at ns, account, id, order id)
 DEFAULT_CLIENT_ID_RETENTION_NS: Final = NANOS_PER_DAY
-_CUT_MIN: Final = 1024  # popped entries are cut off the lists past this many
+_CHUNK: Final = 256  # slots per chunk of `RetiredIds`: 64 entries of four (see there)
+_CUT_MIN: Final = 64  # spent chunks are cut off `RetiredIds` past this many
 
 
 class RetiredIds:
     """Finished orders whose client order ids are still kept, oldest first.
 
-    Four parallel lists rather than one of tuples: a tuple per finished order is an object
-    the cyclic GC tracks, and their allocation alone doubled the young collections. Lists,
-    not deques: compiled code appends to a list natively but calls a deque's methods
-    generically (~230 instructions per append). Entries before `_head` are gone; they are
-    cut off once they are most of the lists, so a pop is amortized O(1).
+    Stored flat, four slots per entry (done time, account, client order id, order id), in
+    chunks of `_CHUNK` slots: entries are appended to the `_tail` list, which is sealed into a
+    tuple of `_full` when it fills. Why this shape:
+    - a tuple per finished order would be an object the cyclic GC tracks (their allocation
+      alone doubled the young collections);
+    - one ever-growing list per field made each reallocation copy the whole list, and each
+      cut of the popped entries move the rest (4 million entries: a 200 ms stop);
+    - the collector traverses a list's items on every full collection (70 ms per million
+      entries), but stops tracking a tuple of strings and ints after its first collection.
+    A spent chunk is freed at once; chunks before `_first` are cut off `_full` once they are
+    most of it, so a pop is amortized O(1).
     """
 
-    __slots__ = ("_accounts", "_client_ids", "_done_ns", "_head", "_order_ids")
+    __slots__ = ("_fill", "_first", "_full", "_head", "_size", "_tail")
 
     def __init__(self) -> None:
-        self._done_ns: list[int] = []
-        self._accounts: list[AccountId] = []
-        self._client_ids: list[ClientOrderId] = []
-        self._order_ids: list[OrderId] = []
-        self._head = 0
+        self._full: list[tuple[Any, ...]] = []  # sealed chunks, oldest first
+        self._tail: list[Any] = [None] * _CHUNK  # the chunk appended to, after the sealed ones
+        self._fill = 0  # slots of the tail in use
+        self._first = 0  # index in `_full` of the oldest entry's chunk; len(_full): the tail
+        self._head = 0  # slot of the oldest entry in that chunk
+        self._size = 0
 
     def __len__(self) -> int:
-        return len(self._done_ns) - self._head
+        return self._size
 
     def __iter__(self) -> Iterator[Retired]:
         head = self._head
-        return zip(self._done_ns[head:], self._accounts[head:], self._client_ids[head:],
-                   self._order_ids[head:], strict=True)
+        for chunk in self._full[self._first:]:
+            for i in range(head, _CHUNK, 4):
+                yield chunk[i], chunk[i + 1], chunk[i + 2], chunk[i + 3]
+            head = 0
+        tail = self._tail
+        for i in range(head, self._fill, 4):
+            yield tail[i], tail[i + 1], tail[i + 2], tail[i + 3]
 
     def first_done_ns(self) -> int:
         """Done time of the oldest entry, -1 when empty."""
-        head = self._head
-        return self._done_ns[head] if head < len(self._done_ns) else -1
+        if not self._size:
+            return -1
+        first, full = self._first, self._full
+        done: int = full[first][self._head] if first < len(full) else self._tail[self._head]
+        return done
 
     def append(self, done_ns: int, account: AccountId, client_order_id: ClientOrderId,
                order_id: Any) -> None:  # an OrderId; `Any` takes the order's boxed id as is
-        self._done_ns.append(done_ns)
-        self._accounts.append(account)
-        self._client_ids.append(client_order_id)
-        self._order_ids.append(order_id)
+        tail, i = self._tail, self._fill
+        if i >= _CHUNK:
+            self._full.append(tuple(tail))  # the tail's next use overwrites every slot
+            i = 0
+        tail[i] = done_ns
+        tail[i + 1] = account
+        tail[i + 2] = client_order_id
+        tail[i + 3] = order_id
+        self._fill = i + 4
+        self._size += 1
 
     def popleft(self) -> Retired:
-        head = self._head
-        if head >= len(self._done_ns):
+        if not self._size:
             raise IndexError("pop from an empty RetiredIds")
-        entry = (self._done_ns[head], self._accounts[head], self._client_ids[head],
-                 self._order_ids[head])
-        head += 1
-        if head >= _CUT_MIN and 2 * head >= len(self._done_ns):
-            del self._done_ns[:head], self._accounts[:head], self._client_ids[:head]
-            del self._order_ids[:head]
-            head = 0
-        self._head = head
+        full, first, head = self._full, self._first, self._head
+        entry: Retired
+        if first < len(full):
+            chunk = full[first]
+            entry = (chunk[head], chunk[head + 1], chunk[head + 2], chunk[head + 3])
+            head += 4
+            if head >= _CHUNK:
+                head = 0
+                full[first] = ()  # freed now, a chunk at a time, not all at the cut
+                first += 1
+                if first >= _CUT_MIN and 2 * first >= len(full):
+                    del full[:first]
+                    first = 0
+        else:
+            tail = self._tail
+            entry = (tail[head], tail[head + 1], tail[head + 2], tail[head + 3])
+            head += 4
+            if head >= self._fill:  # nothing is left: write the tail again from its start
+                head = self._fill = 0
+        self._size -= 1
+        self._first, self._head = first, head
         return entry
 
 
@@ -163,7 +197,7 @@ class Settlement:
         # Client order ids taken: those of open orders, and of finished ones until their
         # retention window (engine time) passes; `retired` lists the finished ones in the order
         # they finished, which is also the order of their done times.
-        self.client_ids: dict[AccountId, dict[ClientOrderId, Registered]] = {}
+        self.client_ids: dict[AccountId, ClientIdRegister] = {}
         # One entry per account that ever had an order admitted: its balances, open orders
         # and register above, reached with one lookup (an index, not state).
         self.accounts: dict[AccountId, AccountState] = {}
@@ -204,7 +238,7 @@ class Settlement:
         if state is None:
             state = self.accounts[account] = AccountState(
                 self.ledger.assets_of(account), self.open_orders.setdefault(account, {}),
-                self.client_ids.setdefault(account, {}))
+                self.client_ids.setdefault(account, ClientIdRegister()))
         return state
 
     def _affordable(self, order: Order, inst: Instrument, price: int, qty: int) -> int:
@@ -393,12 +427,9 @@ class Settlement:
         while retired and retired.first_done_ns() + window <= now:
             _, account, client_order_id, order_id = retired.popleft()
             register = self.client_ids.get(account)
-            if register is None:
-                continue
-            entry = register.get(client_order_id)
-            if entry is not None and entry.order_id == order_id:
+            if register is not None:
                 # An emptied register stays: the account's `AccountState` holds it.
-                del register[client_order_id]
+                register.discard(client_order_id, order_id)
 
     def schedule_expiry(self, order: Order, ts: int) -> None:
         """Expire a DAY order at the end of the UTC day it was accepted in."""

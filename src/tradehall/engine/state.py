@@ -145,8 +145,8 @@ def restore(payload: bytes, book_factory: BookFactory | None = None) -> Matching
     for row in state.orders:
         _restore_order(engine, row)
     for account, coid, cmd, order_id in state.client_ids:
-        engine.account_state(AccountId(account)).ids[ClientOrderId(coid)] = Registered(
-            cmd, OrderId(order_id))
+        engine.account_state(AccountId(account)).ids.add(ClientOrderId(coid), Registered(
+            cmd, OrderId(order_id)))
     engine.client_id_retention_ns = state.client_id_retention_ns
     for done, account, coid, order_id in state.retired:
         engine.retired.append(done, AccountId(account), ClientOrderId(coid), OrderId(order_id))

@@ -100,6 +100,8 @@ class MatchingEngine(OrderFlow):
         retired, window = self.retired, self.client_id_retention_ns
         if window and retired and retired.first_done_ns() + window <= ts_event:
             self.prune_client_ids(ts_event)
+        if self.heaps_due:
+            self.compact_heaps()
         if self.expiry and self.expiry[0][0] <= ts_event:
             self._expire_due(ts_event)
         # The frequent commands first, as direct calls (native ones when compiled). Commands

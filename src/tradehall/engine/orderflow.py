@@ -34,7 +34,7 @@ from tradehall.engine.orders import (
     OrderState,
 )
 from tradehall.engine.register import Registered
-from tradehall.engine.settlement import Settlement
+from tradehall.engine.settlement import COMPACT_MIN, Settlement
 from tradehall.kernel.ids import (
     SYSTEM_ACCOUNTS,
     AccountId,
@@ -375,10 +375,10 @@ class OrderFlow(Settlement):
         market = order.market
         assert market is not None  # the symbol exists
         buys, sells = market.stops
-        if order.is_buy:
-            heappush(buys, (stop, order.order_id))
-        else:
-            heappush(sells, (-stop, order.order_id))
+        heap = buys if order.is_buy else sells
+        heappush(heap, (stop if order.is_buy else -stop, order.order_id))
+        if len(heap) > COMPACT_MIN and len(heap) > 2 * len(self.orders_by_id):
+            self.heaps_due = True  # compacted before the next command
         owner = order.owner
         assert owner is not None  # admitted
         owner.open[order.client_order_id] = order

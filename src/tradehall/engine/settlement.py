@@ -45,7 +45,7 @@ from tradehall.trading import events as e
 from tradehall.trading.instrument import PPM, Instrument
 from tradehall.trading.positions import Position
 
-_COMPACT_MIN: Final = 1024  # liquidation heaps are compacted only past this many entries
+COMPACT_MIN: Final = 1024  # liquidation, stop and expiry heaps: compacted only past this size
 Retired = tuple[int, AccountId, ClientOrderId, OrderId]  # (done at ns, account, id, order id)
 DEFAULT_CLIENT_ID_RETENTION_NS: Final = NANOS_PER_DAY
 _CHUNK: Final = 256  # slots per chunk of `RetiredIds`: 64 entries of four (see there)
@@ -139,6 +139,10 @@ class RetiredIds:
         return entry
 
 
+def _is_stop(order: Order | None) -> bool:
+    return order is not None and order.state is OrderState.STOP
+
+
 def settle_position(inst: Instrument, pos: Position, is_buy: bool, price: int, qty: int,
                     cash: int) -> tuple[int, int, int, int, int]:
     """Apply one side of a margin fill of `qty` lots at `price` to its position.
@@ -207,6 +211,11 @@ class Settlement:
         self.next_trade_id = 1
         self.now_ns = 0
         self.expiry: list[tuple[int, int]] = []
+        # An expiry or stop heap holds over twice as many entries as there are live orders:
+        # entries of finished orders are dropped lazily, and without a compaction they would
+        # pile up for ever (a stop far from the price) or be popped all at once (a day of
+        # canceled DAY orders at midnight). Compacted at the start of the next command.
+        self.heaps_due = False
         self._out: list[e.EngineEvent] = []
 
     @property
@@ -369,7 +378,7 @@ class Settlement:
         longs, shorts = self.markets[inst.symbol].liquidations
         heap = longs if key < 0 else shorts
         heappush(heap, (key, pos.account))
-        if len(heap) > _COMPACT_MIN and len(heap) > 2 * len(self.positions):
+        if len(heap) > COMPACT_MIN and len(heap) > 2 * len(self.positions):
             self._rebuild_liquidations(inst.symbol)
 
     def _rebuild_liquidations(self, symbol: Symbol) -> None:
@@ -434,7 +443,31 @@ class Settlement:
     def schedule_expiry(self, order: Order, ts: int) -> None:
         """Expire a DAY order at the end of the UTC day it was accepted in."""
         order.expire_ns = (ts // NANOS_PER_DAY + 1) * NANOS_PER_DAY
-        heappush(self.expiry, (order.expire_ns, order.order_id))
+        heap = self.expiry
+        heappush(heap, (order.expire_ns, order.order_id))
+        if len(heap) > COMPACT_MIN and len(heap) > 2 * len(self.orders_by_id):
+            self.heaps_due = True
+
+    def compact_heaps(self) -> None:
+        """Drop the entries of finished orders from the expiry and stop heaps.
+
+        Runs between commands, when every live order is indexed by id. Pops stay in the same
+        order (entries are totally ordered: no two share an order id), so events do not
+        change; amortized O(1) per entry, since a heap is compacted only past twice the number
+        of live orders.
+        """
+        self.heaps_due = False
+        live = self.orders_by_id
+        limit = 2 * len(live)
+        expiry = self.expiry
+        if len(expiry) > COMPACT_MIN and len(expiry) > limit:
+            expiry[:] = [entry for entry in expiry if entry[1] in live]
+            heapify(expiry)
+        for market in self.markets.values():
+            for heap in market.stops:  # in place: the market holds them
+                if len(heap) > COMPACT_MIN and len(heap) > limit:
+                    heap[:] = [entry for entry in heap if _is_stop(live.get(OrderId(entry[1])))]
+                    heapify(heap)
 
     def _reject_command(self, command: str, account: AccountId | None,
                         reason: tuple[str, str],

@@ -7,7 +7,9 @@ orders grow to millions of entries. This script does exactly that: one account p
 resting limit order and cancels it, `--orders` times, all inside the window, and times every
 `apply`. A structure that grows in one piece (a dict that rehashes every key, a list that is
 copied to grow) shows up as a single very slow command; the figures are the slowest command,
-the p99.99 and the number of commands over 1 and 10 ms. Run it with `PYTHONPATH` on a
+the p99.99 and the number of commands over 1 and 10 ms. With `--day` the orders are DAY
+orders, and the first command of the next day (when they would all expire) is timed too.
+Run it with `PYTHONPATH` on a
 compiled build (`build_compiled.py`) for the figures of `docs/benchmarks.md`. In-process,
 nothing written.
 """
@@ -22,16 +24,20 @@ from array import array
 from measure import peak_rss_mib, percentile, print_preamble, print_table
 from streams import MID_TICKS, SYMBOL, T0, account_ids, setup_commands
 from tradehall.engine.matcher import MatchingEngine
+from tradehall.kernel.clock import NANOS_PER_DAY
 from tradehall.kernel.ids import ClientOrderId
 from tradehall.trading import commands as c
-from tradehall.trading.model import Side
+from tradehall.trading.model import Side, TimeInForce
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--orders", type=int, default=3_000_000,
                         help="orders placed and canceled by the one account")
+    parser.add_argument("--day", action="store_true",
+                        help="DAY orders; also time the first command of the next day")
     args = parser.parse_args()
+    tif = TimeInForce.DAY if args.day else TimeInForce.GTC
     print_preamble(f"one account places and cancels {args.orders:,} orders inside the "
                    "client order id retention window; every apply timed")
     engine = MatchingEngine()
@@ -50,7 +56,8 @@ def main() -> None:
     for i in range(args.orders):
         coid = ClientOrderId(f"mm{i}")
         place = c.SubmitOrder(account=account, client_order_id=coid, symbol=SYMBOL,
-                              side=Side.BUY, qty=1, price=MID_TICKS - 1 - i % 50)
+                              side=Side.BUY, qty=1, price=MID_TICKS - 1 - i % 50,
+                              time_in_force=tif)
         drop = c.CancelOrder(account=account, client_order_id=coid)
         t0 = clock()
         apply(place, ts + i)
@@ -60,6 +67,11 @@ def main() -> None:
         record(t1 - t0)
         record(t2 - t1)
     seconds = time.perf_counter() - start
+    midnight = "-"
+    if args.day:  # every order is done: nothing may expire, and nothing should take long
+        t0 = clock()
+        apply(c.AdvanceTime(), (ts // NANOS_PER_DAY + 1) * NANOS_PER_DAY)
+        midnight = f"{(clock() - t0) / 1e6:,.1f} ms"
     worst_at = max(range(len(times)), key=times.__getitem__)
     times = array("q", sorted(times))
     registered = len(engine.client_ids[account])
@@ -72,6 +84,7 @@ def main() -> None:
         ["slowest command", f"{times[-1] / 1e6:,.1f} ms (command {worst_at:,})"],
         ["commands over 1 ms / over 10 ms",
          f"{sum(t > 1_000_000 for t in times):,} / {sum(t > 10_000_000 for t in times):,}"],
+        ["first command of the next day (--day)", midnight],
         ["peak RSS", f"{peak_rss_mib():,.0f} MiB"],
     ])
 

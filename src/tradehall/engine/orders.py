@@ -49,6 +49,8 @@ TRADING: Final = InstrumentStatus.TRADING
 _astuple: Final = structs.astuple
 
 if TYPE_CHECKING:  # book.py imports this module
+    from mypy_extensions import i64  # a machine integer when compiled, an int otherwise
+
     from tradehall.engine.book import Book
 
 # Heaps of stop orders per symbol: (buy stops, sell stops negated), each (trigger, order id).
@@ -82,13 +84,15 @@ class ClientIdRegister:
         parts = self._parts
         if parts is None:
             return self._one.get(client_order_id)
-        return parts[hash(client_order_id) & (_PARTS - 1)].get(client_order_id)
+        h: i64 = hash(client_order_id)  # i64: `&` on a hash past 2**62 would box it
+        return parts[h & (_PARTS - 1)].get(client_order_id)
 
     def add(self, client_order_id: ClientOrderId, entry: Registered) -> None:
         """Register an id (replacing its entry if it has one)."""
         parts = self._parts
         if parts is not None:
-            parts[hash(client_order_id) & (_PARTS - 1)][client_order_id] = entry
+            h: i64 = hash(client_order_id)
+            parts[h & (_PARTS - 1)][client_order_id] = entry
             return
         one = self._one
         one[client_order_id] = entry
@@ -98,7 +102,11 @@ class ClientIdRegister:
     def discard(self, client_order_id: ClientOrderId, order_id: int) -> None:
         """Free an id if it still names this order."""
         parts = self._parts
-        part = self._one if parts is None else parts[hash(client_order_id) & (_PARTS - 1)]
+        if parts is None:
+            part = self._one
+        else:
+            h: i64 = hash(client_order_id)
+            part = parts[h & (_PARTS - 1)]
         entry = part.get(client_order_id)
         if entry is not None and entry.order_id == order_id:
             del part[client_order_id]

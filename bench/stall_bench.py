@@ -9,9 +9,8 @@ resting limit order and cancels it, `--orders` times, all inside the window, and
 copied to grow) shows up as a single very slow command; the figures are the slowest command,
 the p99.99 and the number of commands over 1 and 10 ms. With `--day` the orders are DAY
 orders, and the first command of the next day (when they would all expire) is timed too.
-Run it with `PYTHONPATH` on a
-compiled build (`build_compiled.py`) for the figures of `docs/benchmarks.md`. In-process,
-nothing written.
+Run it with `PYTHONPATH` on a compiled build (`build_compiled.py`) for the figures of
+`docs/benchmarks.md`. In-process, nothing written.
 """
 
 from __future__ import annotations

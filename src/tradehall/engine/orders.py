@@ -84,15 +84,13 @@ class ClientIdRegister:
         parts = self._parts
         if parts is None:
             return self._one.get(client_order_id)
-        h: i64 = hash(client_order_id)  # i64: `&` on a hash past 2**62 would box it
-        return parts[h & (_PARTS - 1)].get(client_order_id)
+        return _part(parts, client_order_id).get(client_order_id)
 
     def add(self, client_order_id: ClientOrderId, entry: Registered) -> None:
         """Register an id (replacing its entry if it has one)."""
         parts = self._parts
         if parts is not None:
-            h: i64 = hash(client_order_id)
-            parts[h & (_PARTS - 1)][client_order_id] = entry
+            _part(parts, client_order_id)[client_order_id] = entry
             return
         one = self._one
         one[client_order_id] = entry
@@ -102,11 +100,7 @@ class ClientIdRegister:
     def discard(self, client_order_id: ClientOrderId, order_id: int) -> None:
         """Free an id if it still names this order."""
         parts = self._parts
-        if parts is None:
-            part = self._one
-        else:
-            h: i64 = hash(client_order_id)
-            part = parts[h & (_PARTS - 1)]
+        part = self._one if parts is None else _part(parts, client_order_id)
         entry = part.get(client_order_id)
         if entry is not None and entry.order_id == order_id:
             del part[client_order_id]
@@ -132,9 +126,16 @@ class ClientIdRegister:
     def _split(self) -> None:
         parts: list[dict[ClientOrderId, Registered]] = [{} for _ in range(_PARTS)]
         for cid, entry in self._one.items():
-            parts[hash(cid) & (_PARTS - 1)][cid] = entry
+            _part(parts, cid)[cid] = entry
         self._parts = parts
         self._one = {}
+
+
+def _part(parts: list[dict[ClientOrderId, Registered]],
+          client_order_id: ClientOrderId) -> dict[ClientOrderId, Registered]:
+    """The dict of a split register that holds (or will hold) an id."""
+    h: i64 = hash(client_order_id)  # i64: `&` on a hash past 2**62 would box it
+    return parts[h & (_PARTS - 1)]
 
 
 class AccountState:
